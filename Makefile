@@ -1,0 +1,38 @@
+# Discerner: `make serve` sets everything up and serves the API; `make test` checks it all.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DISCERNER_HOME ?= $(CURDIR)/discerner-data
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: install test lint format serve bench clean
+
+install: $(VENV)/.installed
+
+# Reinstalls only when the project's metadata changes.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+test: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+serve: install
+	$(BIN)/discerner demo
+	$(BIN)/discerner serve --host $(HOST) --port $(PORT)
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

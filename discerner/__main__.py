@@ -1,0 +1,5 @@
+"""Run the command line as `python -m discerner`."""
+
+from discerner.cli import main
+
+main()

@@ -1,0 +1,26 @@
+"""`discerner serve` and `discerner demo`: run the HTTP API and prepare a data folder for it."""
+
+from __future__ import annotations
+
+import click
+
+from discerner import config
+from discerner.cli import main
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the HTTP API with gunicorn (one process, a pool of threads)."""
+    from serving.wsgi import run
+
+    run(home=config.ensure_home(), host=host, port=port, threads=threads)
+
+
+@main.command()
+def demo() -> None:
+    """Prepare the data folder for a first `discerner serve`."""
+    root = config.ensure_home()
+    click.echo(f"Data folder: {root}")

@@ -1,0 +1,43 @@
+"""Where Discerner keeps its state: one data folder, `DISCERNER_HOME`, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_HOME = "discerner-data"
+
+
+def home(path: str | os.PathLike[str] | None = None) -> Path:
+    """Return the data folder: `path`, else `$DISCERNER_HOME`, else `./discerner-data`.
+
+    Args:
+        path: An explicit folder that wins over the environment.
+
+    Returns:
+        The absolute path of the folder (not created).
+    """
+    chosen = path if path is not None else os.environ.get("DISCERNER_HOME") or DEFAULT_HOME
+    return Path(chosen).expanduser().resolve()
+
+
+def ensure_home(path: str | os.PathLike[str] | None = None) -> Path:
+    """Return the data folder like `home`, creating it (owner-only) when missing."""
+    folder = home(path)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def store_dir(root: Path) -> Path:
+    """The store's folder inside the data folder."""
+    return root / "store"
+
+
+def tracking_uri(root: Path) -> str:
+    """`$MLFLOW_TRACKING_URI`, else a SQLite database inside the data folder."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+
+
+def artifact_root(root: Path) -> Path:
+    """Where MLflow keeps artifacts (models, plots) for experiments Discerner creates."""
+    return root / "mlartifacts"

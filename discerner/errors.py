@@ -1,0 +1,45 @@
+"""Named errors of the library, defined in one place."""
+
+from __future__ import annotations
+
+
+class DiscernerError(Exception):
+    """Base class of every error Discerner raises on purpose."""
+
+
+class DataFormatError(DiscernerError, ValueError):
+    """Input data is malformed; the message names the file and line when there is one."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+        where = ""
+        if path is not None:
+            where = f"{path}, line {line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+        self.path = path
+        self.line = line
+
+
+class UnknownUserError(DiscernerError, KeyError):
+    """A user id that does not exist."""
+
+    def __init__(self, user_id: object):
+        super().__init__(f"unknown user {user_id}")
+        self.user_id = user_id
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class UnknownProductError(DiscernerError, KeyError):
+    """A product id that does not exist."""
+
+    def __init__(self, product_id: object):
+        super().__init__(f"unknown product {product_id}")
+        self.product_id = product_id
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class NotFittedError(DiscernerError, RuntimeError):
+    """A model was asked to recommend before `fit`."""

@@ -1,0 +1,118 @@
+"""Column names, dtypes and the one validation of interactions frames where they enter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from discerner.errors import DataFormatError
+
+USER_ID = "user_id"
+PRODUCT_ID = "product_id"
+SCORE = "score"
+TIMESTAMP = "timestamp"
+RANK = "rank"
+INTERACTION_COLUMNS = (USER_ID, PRODUCT_ID, SCORE, TIMESTAMP)
+RECOMMENDATION_COLUMNS = (USER_ID, PRODUCT_ID, SCORE, RANK)
+TIMESTAMP_DTYPE = "datetime64[us, UTC]"
+DEFAULT_SCORE = 1.0
+
+
+def validate_interactions(
+    frame: pd.DataFrame, *, source: str | None = None, first_line: int | None = None
+) -> pd.DataFrame:
+    """Check an interactions frame and return it in the one shape the library uses.
+
+    The result has columns `user_id` and `product_id` (int64, positive), `score` (float64,
+    finite; 1.0 when the column is absent) and `timestamp` (`datetime64[us, UTC]`, NaT when
+    absent; numbers are Unix seconds, text is ISO 8601). The input is never modified.
+
+    Args:
+        frame: Any frame with at least `user_id` and `product_id`.
+        source: The file the rows came from, named in errors.
+        first_line: The file line of the frame's first row; errors then name the line.
+
+    Returns:
+        A new frame with exactly the four columns, index reset.
+
+    Raises:
+        DataFormatError: A column is missing or a value is not valid; names the first bad row.
+    """
+    missing = [c for c in (USER_ID, PRODUCT_ID) if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"missing column(s) {', '.join(missing)}", path=source)
+    out = pd.DataFrame(
+        {
+            USER_ID: _positive_ids(frame[USER_ID], USER_ID, source, first_line),
+            PRODUCT_ID: _positive_ids(frame[PRODUCT_ID], PRODUCT_ID, source, first_line),
+        }
+    )
+    if SCORE in frame.columns:
+        out[SCORE] = _finite_scores(frame[SCORE], source, first_line)
+    else:
+        out[SCORE] = np.full(len(frame), DEFAULT_SCORE)
+    if TIMESTAMP in frame.columns:
+        out[TIMESTAMP] = _timestamps(frame[TIMESTAMP], source, first_line)
+    else:
+        out[TIMESTAMP] = pd.Series(pd.NaT, index=out.index, dtype=TIMESTAMP_DTYPE)
+    return out
+
+
+def _fail(message: str, position: int, source: str | None, first_line: int | None):
+    line = None if first_line is None else first_line + position
+    if line is None:
+        message = f"row {position}: {message}"
+    raise DataFormatError(message, path=source, line=line)
+
+
+def _positive_ids(values: pd.Series, name: str, source, first_line) -> np.ndarray:
+    numbers = pd.to_numeric(values.reset_index(drop=True), errors="coerce")
+    as_float = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    bad = ~(np.isfinite(as_float) & (as_float > 0) & (as_float == np.floor(as_float)))
+    bad |= as_float > np.iinfo(np.int64).max
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        _fail(
+            f"{name} must be a positive integer, got {values.iloc[position]!r}",
+            position,
+            source,
+            first_line,
+        )
+    return numbers.to_numpy(dtype="int64")
+
+
+def _finite_scores(values: pd.Series, source, first_line) -> np.ndarray:
+    numbers = pd.to_numeric(values.reset_index(drop=True), errors="coerce")
+    as_float = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    bad = ~np.isfinite(as_float)
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        _fail(
+            f"score must be a finite number, got {values.iloc[position]!r}",
+            position,
+            source,
+            first_line,
+        )
+    return as_float
+
+
+def _timestamps(values: pd.Series, source, first_line) -> pd.Series:
+    values = values.reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values, utc=True)
+    else:
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().sum() == values.notna().sum():
+            parsed = pd.to_datetime(numbers, unit="s", utc=True, errors="coerce")
+        else:
+            parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+        bad = parsed.isna() & values.notna() & (values.astype("string") != "")
+        if bad.any():
+            position = int(np.flatnonzero(bad.to_numpy())[0])
+            _fail(
+                f"timestamp is not a time, got {values.iloc[position]!r}",
+                position,
+                source,
+                first_line,
+            )
+    return parsed.astype(TIMESTAMP_DTYPE)

@@ -1,0 +1,28 @@
+"""Shared fixtures; telemetry is turned off before anything can import mlflow."""
+
+import os
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
+from pathlib import Path
+
+import pytest
+
+MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh DISCERNER_HOME for one test."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("DISCERNER_HOME", str(folder))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return folder
+
+
+@pytest.fixture
+def movielens_dir():
+    """The MovieLens 100k folder; tests that need it skip when it is absent."""
+    if not (MOVIELENS / "u.data").exists():
+        pytest.skip("MovieLens 100k is not in ../shared/data/ml-100k")
+    return MOVIELENS
