@@ -27,6 +27,7 @@ def main(verbose: bool) -> None:
     )
 
 
-from discerner.cli import serve  # noqa: E402  (subcommands register on `main`)
+# Each module registers its subcommands on `main`; one import line per module.
+from discerner.cli import demo, serving  # noqa: E402
 
-__all__ = ["main", "serve"]
+__all__ = ["demo", "main", "serving"]

@@ -17,10 +17,3 @@ def serve(host: str, port: int, threads: int) -> None:
     from serving.wsgi import run
 
     run(home=config.ensure_home(), host=host, port=port, threads=threads)
-
-
-@main.command()
-def demo() -> None:
-    """Prepare the data folder for a first `discerner serve`."""
-    root = config.ensure_home()
-    click.echo(f"Data folder: {root}")
