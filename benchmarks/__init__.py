@@ -1,0 +1,1 @@
+"""Speed, scale and accuracy benchmarks; `make bench` (or `python -m benchmarks`) runs them all."""
