@@ -1,0 +1,202 @@
+"""The rating matrix: interactions frame -> users x products CSR matrix, index maps, weightings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from discerner.schema import PRODUCT_ID, SCORE, TIMESTAMP, USER_ID
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE_POLICIES = ("last", "sum", "max", "mean")
+WEIGHTINGS = ("none", "binary", "log", "bm25")
+
+
+@dataclass(frozen=True)
+class RatingMatrix:
+    """A users x products matrix with the maps from row/column index to external id.
+
+    Attributes:
+        matrix: CSR matrix, float32, one stored value per (user, product) pair, sorted indices.
+        user_ids: int64 array, row index -> user id (ascending).
+        product_ids: int64 array, column index -> product id (ascending).
+    """
+
+    matrix: sp.csr_matrix
+    user_ids: np.ndarray
+    product_ids: np.ndarray
+
+
+def build_matrix(
+    interactions: pd.DataFrame,
+    duplicates: str = "last",
+    *,
+    user_ids: np.ndarray | None = None,
+    product_ids: np.ndarray | None = None,
+) -> RatingMatrix:
+    """Build the users x products CSR matrix of an interactions frame.
+
+    Repeated (user, product) pairs are merged by `duplicates`:
+    `"last"` keeps the score with the latest timestamp (ties and missing timestamps: the later
+    row wins), the policy for ratings; `"sum"` adds the scores, the policy for implicit events
+    (views, purchases); `"max"` and `"mean"` take the largest score and the average.
+
+    Args:
+        interactions: Frame with `user_id`, `product_id`, `score` and optionally `timestamp`.
+        duplicates: One of "last", "sum", "max", "mean".
+        user_ids: Fixed sorted row ids; rows of other users are dropped. Default: the frame's.
+        product_ids: Fixed sorted column ids; rows of other products are dropped (this is how a
+            fitted model maps new activities onto its columns). Default: the frame's.
+
+    Returns:
+        The RatingMatrix.
+
+    Raises:
+        ValueError: `duplicates` is not a known policy.
+    """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+    users, user_ids = _codes(interactions[USER_ID].to_numpy(dtype=np.int64), user_ids)
+    products, product_ids = _codes(interactions[PRODUCT_ID].to_numpy(dtype=np.int64), product_ids)
+    scores = interactions[SCORE].to_numpy(dtype=np.float64)
+    keep = (users >= 0) & (products >= 0)
+    order = _time_order(interactions) if duplicates == "last" else None
+    if not keep.all():
+        order = _subset_order(order, keep)
+    if order is not None:
+        users, products, scores = users[order], products[order], scores[order]
+    shape = (len(user_ids), len(product_ids))
+    matrix = _merge(users, products, scores, shape, duplicates)
+    return RatingMatrix(matrix=matrix, user_ids=user_ids, product_ids=product_ids)
+
+
+def index_of(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Positions of `values` in the sorted id map `ids`; -1 where a value is absent.
+
+    Args:
+        ids: Sorted int64 id map (index -> id).
+        values: Ids to look up.
+
+    Returns:
+        int64 array of positions, same length as `values`.
+    """
+    values = np.asarray(values, dtype=np.int64)
+    if len(ids) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    positions = np.searchsorted(ids, values)
+    positions = np.minimum(positions, len(ids) - 1)
+    return np.where(ids[positions] == values, positions, -1).astype(np.int64)
+
+
+def _codes(values: np.ndarray, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    if ids is None:
+        codes, uniques = pd.factorize(values, sort=True)
+        return codes.astype(np.int64), np.asarray(uniques, dtype=np.int64)
+    ids = np.asarray(ids, dtype=np.int64)
+    return index_of(ids, values), ids
+
+
+def _time_order(interactions: pd.DataFrame) -> np.ndarray | None:
+    """Row order by time (stable), or None when rows are already in order or undated."""
+    if TIMESTAMP not in interactions.columns:
+        return None
+    stamps = interactions[TIMESTAMP]
+    if stamps.isna().all() or stamps.is_monotonic_increasing:
+        return None
+    # NaT sorts first: an undated row never overrides a dated one.
+    nanos = stamps.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    return np.argsort(nanos, kind="stable")
+
+
+def _subset_order(order: np.ndarray | None, keep: np.ndarray) -> np.ndarray:
+    if order is None:
+        return np.flatnonzero(keep)
+    return order[keep[order]]
+
+
+def _merge(users, products, scores, shape, duplicates: str) -> sp.csr_matrix:
+    if duplicates == "sum":
+        matrix = sp.csr_matrix((scores, (users, products)), shape=shape)
+        matrix.sum_duplicates()
+        return matrix.astype(np.float32)
+    keys = users * shape[1] + products
+    if duplicates == "last":
+        # np.unique keeps the first occurrence: look at the rows from last to first.
+        unique_keys, first = np.unique(keys[::-1], return_index=True)
+        values = scores[::-1][first]
+    elif duplicates == "max":
+        unique_keys, inverse = np.unique(keys, return_inverse=True)
+        values = np.full(len(unique_keys), -np.inf)
+        np.maximum.at(values, inverse, scores)
+    else:
+        unique_keys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        values = np.bincount(inverse, weights=scores, minlength=len(unique_keys)) / counts
+    rows, cols = np.divmod(unique_keys, shape[1])
+    return _csr_from_sorted(rows, cols, values, shape)
+
+
+def _csr_from_sorted(rows, cols, values, shape) -> sp.csr_matrix:
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    indices = cols.astype(np.int32 if shape[1] < 2**31 else np.int64)
+    return sp.csr_matrix((values.astype(np.float32), indices, indptr), shape=shape)
+
+
+def binarize(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Every stored value becomes 1.0 (an interaction happened, whatever its score)."""
+    out = matrix.copy()
+    out.data = np.ones_like(out.data)
+    return out
+
+
+def log_weight(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Damp large counts: w = log(1 + max(x, 0)), elementwise on stored values."""
+    out = matrix.copy()
+    out.data = np.log1p(np.maximum(out.data, 0)).astype(out.dtype)
+    return out
+
+
+def bm25_idf(matrix: sp.csr_matrix) -> np.ndarray:
+    """Per-product inverse document frequency, idf_j = log(n_users / (1 + n_users_j)) clipped >= 0.
+
+    Computed once at fit time and reused for new users' rows.
+    """
+    n_users = max(matrix.shape[0], 1)
+    counts = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    return np.maximum(np.log(n_users / (1.0 + counts)), 0.0).astype(np.float32)
+
+
+def bm25_weight(
+    matrix: sp.csr_matrix,
+    idf: np.ndarray,
+    avg_length: float,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> sp.csr_matrix:
+    """Okapi BM25 weighting of each user's row (users are documents, products are terms).
+
+    w_uj = x_uj (k1 + 1) / (x_uj + k1 (1 - b + b |u| / avg_length)) * idf_j, with |u| the number of
+    products in the user's row.
+
+    Args:
+        matrix: Users x products CSR with non-negative scores.
+        idf: Per-product weights from `bm25_idf` (of the fit-time matrix).
+        avg_length: Mean row length at fit time.
+        k1: Score saturation.
+        b: Length normalisation strength.
+
+    Returns:
+        A new CSR matrix with the same pattern.
+    """
+    out = matrix.copy()
+    lengths = np.diff(out.indptr).astype(np.float32)
+    norm = k1 * (1.0 - b + b * lengths / max(avg_length, 1e-9))
+    row_norm = np.repeat(norm, np.diff(out.indptr))
+    x = np.maximum(out.data, 0)
+    out.data = (x * (k1 + 1.0) / (x + row_norm) * idf[out.indices]).astype(np.float32)
+    return out

@@ -1,0 +1,423 @@
+"""The shared recommender base: id maps, histories, popularity fallback, top-n, saving."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from discerner.errors import NotFittedError
+from discerner.matrix import (
+    binarize,
+    bm25_idf,
+    bm25_weight,
+    build_matrix,
+    index_of,
+    log_weight,
+)
+from discerner.schema import PRODUCT_ID, RANK, SCORE, USER_ID, validate_interactions
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.json"
+BATCH_USERS = 1024
+# Below this catalogue size a full stable sort is as fast as argpartition and breaks ties by id.
+FULL_SORT_LIMIT = 4096
+
+_REGISTRY: dict[str, type[Recommender]] = {}
+
+
+class Recommender:
+    """Base of every recommender: subclasses implement `_fit` and the scoring hook `_scores`.
+
+    A model scores products from a user's history row (the raw, de-duplicated scores of the
+    products the user interacted with), so fitted users, users given as `history`, and the live
+    history of the server's fast path all go through the same hook. Users with no usable history
+    get the popularity ranking: the number of distinct users who interacted with each product.
+
+    Fitted state (names end in `_`): `user_ids_`, `product_ids_` (int64, index -> external id,
+    ascending), `user_items_` (CSR users x products, the fit-time history rows), `popularity_`.
+    """
+
+    duplicates: str = "last"
+    weighting: str = "none"
+    # Names of the model's own fitted attributes that `save` writes (arrays or CSR matrices).
+    _state: ClassVar[tuple[str, ...]] = ()
+    _base_state: ClassVar[tuple[str, ...]] = (
+        "user_ids_",
+        "product_ids_",
+        "user_items_",
+        "popularity_",
+        "idf_",
+        "avg_length_",
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    # ----------------------------------------------------------------- parameters and fitting
+    def get_params(self) -> dict[str, Any]:
+        """Return the constructor arguments, unchanged (scikit-learn style)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def fit(self, interactions: pd.DataFrame) -> Recommender:
+        """Fit the model on an interactions frame.
+
+        Args:
+            interactions: Frame with `user_id`, `product_id`, `score` and optionally `timestamp`;
+                repeated (user, product) pairs are merged by the model's `duplicates` policy.
+
+        Returns:
+            self, fitted.
+        """
+        frame = validate_interactions(interactions)
+        built = build_matrix(frame, self.duplicates)
+        self.user_ids_ = built.user_ids
+        self.product_ids_ = built.product_ids
+        self.user_items_ = built.matrix
+        self.popularity_ = np.bincount(
+            built.matrix.indices, minlength=built.matrix.shape[1]
+        ).astype(np.float32)
+        self.idf_ = bm25_idf(built.matrix)
+        self.avg_length_ = np.float32(built.matrix.nnz / max(built.matrix.shape[0], 1))
+        logger.info(
+            "fitting %s on %d users x %d products, %d interactions",
+            type(self).__name__,
+            *built.matrix.shape,
+            built.matrix.nnz,
+        )
+        self._fit(self._weigh(built.matrix))
+        self._after_fit()
+        return self
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        """Learn the model's state from the weighted users x products matrix."""
+
+    def _after_fit(self) -> None:
+        """Derive non-saved helpers (also run after `load`)."""
+        self.popular_order_ = np.argsort(-self.popularity_, kind="stable")
+
+    def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        """Apply the model's `weighting` to history rows, with the fit-time statistics."""
+        if self.weighting == "none":
+            return rows
+        if self.weighting == "binary":
+            return binarize(rows)
+        if self.weighting == "log":
+            return log_weight(rows)
+        if self.weighting == "bm25":
+            return bm25_weight(rows, self.idf_, float(self.avg_length_))
+        raise ValueError(f"unknown weighting {self.weighting!r}")
+
+    def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Score every product for each history row (raw scores): dense (n_rows, n_products)."""
+        raise NotImplementedError
+
+    def _weigh_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """`_weigh` for one history given as distinct column indices and raw scores."""
+        if self.weighting == "none":
+            return values
+        if self.weighting == "binary":
+            return np.ones_like(values)
+        if self.weighting == "log":
+            return np.log1p(np.maximum(values, 0)).astype(np.float32)
+        row = sp.csr_matrix((values, columns, [0, len(columns)]), shape=(1, len(self.idf_)))
+        return self._weigh(row).data
+
+    def _scores_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Score every product for one history given as distinct column indices and raw scores."""
+        row = sp.csr_matrix(
+            (values.astype(np.float32), columns, [0, len(columns)]),
+            shape=(1, len(self.product_ids_)),
+        )
+        return self._scores(row)[0]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "product_ids_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit first")
+
+    # ------------------------------------------------------------------------ recommending
+    def recommend(
+        self,
+        user_ids: Any,
+        n: int = 10,
+        exclude_seen: bool = True,
+        history: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Recommend the top-n products for each user.
+
+        Args:
+            user_ids: One id or a sequence of ids; repeated ids are answered once.
+            n: Products per user (at most; fewer when the catalogue runs out).
+            exclude_seen: Leave out products in the user's history.
+            history: Interactions that replace the fit-time history of the users they mention
+                (a fold-in: users unseen at fit time, or live activities). Products unknown to
+                the model are ignored.
+
+        Returns:
+            Frame with `user_id`, `product_id`, `score`, `rank` (1 = best), users in the order
+            given. Users with no usable history get the popularity ranking.
+
+        Raises:
+            NotFittedError: The model is not fitted.
+        """
+        self._check_fitted()
+        users = pd.unique(np.atleast_1d(np.asarray(user_ids, dtype=np.int64)))
+        rows = self._history_rows(users, history)
+        parts = []
+        for start in range(0, len(users), BATCH_USERS):
+            batch = rows[start : start + BATCH_USERS]
+            columns, scores = self._top_rows(batch, n, exclude_seen)
+            parts.append((users[start : start + BATCH_USERS], columns, scores))
+        return self._frame(parts)
+
+    def _history_rows(self, users: np.ndarray, history: pd.DataFrame | None) -> sp.csr_matrix:
+        """History rows of `users`: fit-time rows, replaced by `history` where it has the user."""
+        positions = index_of(self.user_ids_, users)
+        known = np.where(positions >= 0, positions, 0)
+        rows = (sp.diags((positions >= 0).astype(np.float32)) @ self.user_items_[known]).tocsr()
+        if history is None or len(history) == 0:
+            return rows
+        frame = validate_interactions(history)
+        given = build_matrix(
+            frame[frame[USER_ID].isin(users)],
+            self.duplicates,
+            user_ids=np.sort(users),
+            product_ids=self.product_ids_,
+        )
+        replaced = np.isin(users, frame[USER_ID].to_numpy())
+        own = given.matrix[index_of(given.user_ids, users)]
+        keep = sp.diags((~replaced).astype(np.float32))
+        take = sp.diags(replaced.astype(np.float32))
+        return (keep @ rows + take @ own).tocsr()
+
+    def _top_rows(self, rows: sp.csr_matrix, n: int, exclude_seen: bool):
+        """Top-n column indices and scores per history row (a list per row)."""
+        rows.eliminate_zeros()
+        lengths = np.diff(rows.indptr)
+        scores = np.empty((rows.shape[0], rows.shape[1]), dtype=np.float32)
+        with_history = np.flatnonzero(lengths > 0)
+        scores[lengths == 0] = self.popularity_
+        if len(with_history):
+            scores[with_history] = self._scores(rows[with_history])
+        if exclude_seen:
+            row_of = np.repeat(np.arange(rows.shape[0]), lengths)
+            scores[row_of, rows.indices] = -np.inf
+        top = top_n_indices(scores, n)
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        return top, top_scores
+
+    def _frame(self, parts) -> pd.DataFrame:
+        users, products, scores, ranks = [], [], [], []
+        for batch_users, columns, values in parts:
+            valid = np.isfinite(values)
+            counts = valid.sum(axis=1)
+            users.append(np.repeat(batch_users, counts))
+            products.append(self.product_ids_[columns[valid]])
+            scores.append(values[valid].astype(np.float64))
+            ranks.append(np.concatenate([np.arange(1, c + 1) for c in counts] or [[]]))
+        return pd.DataFrame(
+            {
+                USER_ID: np.concatenate(users or [[]]).astype(np.int64),
+                PRODUCT_ID: np.concatenate(products or [[]]).astype(np.int64),
+                SCORE: np.concatenate(scores or [[]]).astype(np.float64),
+                RANK: np.concatenate(ranks or [[]]).astype(np.int64),
+            }
+        )
+
+    def recommend_history(
+        self,
+        product_ids: np.ndarray,
+        scores: np.ndarray,
+        n: int = 10,
+        exclude: np.ndarray | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The fast path: top-n for one live history, with numpy only.
+
+        Args:
+            product_ids: int64 ids of the products in the user's history (repeats are merged by
+                the `duplicates` policy, in the order given); unknown products are ignored.
+            scores: The history's scores, aligned with `product_ids`.
+            n: Products to return (at most).
+            exclude: Product ids never to return (besides the history).
+            allowed: When given, only these product ids may be returned (a category filter).
+
+        Returns:
+            (product_ids, scores): int64 and float64 arrays, best first.
+        """
+        self._check_fitted()
+        columns = index_of(self.product_ids_, product_ids)
+        known = columns >= 0
+        if known.any():
+            columns, values = _merge_one(
+                columns[known], np.asarray(scores, dtype=np.float32)[known], self.duplicates
+            )
+            ranking = self._scores_one(columns, values).astype(np.float32, copy=True)
+        else:
+            columns = columns[known]
+            ranking = self.popularity_.copy()
+        ranking[columns] = -np.inf
+        if exclude is not None and len(exclude):
+            banned = index_of(self.product_ids_, exclude)
+            ranking[banned[banned >= 0]] = -np.inf
+        candidates = None
+        if allowed is not None:
+            candidates = index_of(self.product_ids_, allowed)
+            candidates = np.unique(candidates[candidates >= 0])
+            ranking = ranking[candidates]
+        top = top_n_indices(ranking[None, :], n)[0]
+        top = top[np.isfinite(ranking[top])]
+        best = top if candidates is None else candidates[top]
+        return self.product_ids_[best], ranking[top].astype(np.float64)
+
+    def similar_products(self, product_ids: Any, n: int = 10) -> pd.DataFrame:
+        """The n products most similar to each product (models with an item similarity).
+
+        Args:
+            product_ids: One id or a sequence of ids; products unseen at fit get no rows.
+            n: Similar products per product (at most).
+
+        Returns:
+            Frame with `product_id`, `similar_product_id`, `score`, `rank` (1 = most similar).
+        """
+        self._check_fitted()
+        ids = pd.unique(np.atleast_1d(np.asarray(product_ids, dtype=np.int64)))
+        columns = index_of(self.product_ids_, ids)
+        ids, columns = ids[columns >= 0], columns[columns >= 0]
+        if len(columns):
+            scores = self._similarities(columns).astype(np.float32, copy=True)
+            scores[np.arange(len(columns)), columns] = -np.inf
+            top = top_n_indices(scores, n)
+            values = np.take_along_axis(scores, top, axis=1)
+        else:
+            top = values = np.empty((0, 0))
+        frame = self._frame([(ids, top.astype(np.int64), values)])
+        return frame.rename(columns={USER_ID: PRODUCT_ID, PRODUCT_ID: "similar_product_id"})
+
+    def _similarities(self, columns: np.ndarray) -> np.ndarray:
+        """Similarity of each given product to every product: dense (len(columns), n_products)."""
+        raise NotImplementedError(f"{type(self).__name__} has no product similarity")
+
+    # --------------------------------------------------------------------------- persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write the fitted model as .npy arrays and a JSON of class name and parameters.
+
+        Args:
+            directory: Folder to write (created if missing).
+
+        Returns:
+            The folder.
+        """
+        self._check_fitted()
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        names = [*self._base_state, *self._state]
+        for name in names:
+            _save_array(folder, name, getattr(self, name))
+        meta = {
+            "class": type(self).__name__,
+            "params": self.get_params(),
+            "state": names,
+            "format": FORMAT_VERSION,
+        }
+        (folder / MODEL_FILE).write_text(json.dumps(meta, indent=2))
+        return folder
+
+    @classmethod
+    def _from_saved(cls, folder: Path, meta: dict[str, Any]) -> Recommender:
+        model = cls(**meta["params"])
+        for name in meta["state"]:
+            setattr(model, name, _load_array(folder, name))
+        model._after_fit()
+        return model
+
+
+def load(directory: str | Path) -> Recommender:
+    """Load a model written by `save`: reads the JSON, rebuilds the class, reads the arrays.
+
+    Args:
+        directory: The folder `save` wrote.
+
+    Returns:
+        The fitted model.
+
+    Raises:
+        ValueError: The folder names an unknown class or format.
+    """
+    folder = Path(directory)
+    meta = json.loads((folder / MODEL_FILE).read_text())
+    if meta.get("format") != FORMAT_VERSION or meta.get("class") not in _REGISTRY:
+        raise ValueError(f"{folder} holds no model this version can load")
+    return _REGISTRY[meta["class"]]._from_saved(folder, meta)
+
+
+def top_n_indices(scores: np.ndarray, n: int) -> np.ndarray:
+    """Column indices of the n largest values per row, best first; ties go to the lower index.
+
+    Args:
+        scores: Dense (n_rows, n_columns) array.
+        n: How many per row (capped at n_columns).
+
+    Returns:
+        int64 array (n_rows, min(n, n_columns)).
+    """
+    n = min(n, scores.shape[1])
+    if n <= 0:
+        return np.empty((scores.shape[0], 0), dtype=np.int64)
+    if scores.shape[1] <= FULL_SORT_LIMIT:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :n]
+    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    values = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -values), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def _merge_one(columns: np.ndarray, values: np.ndarray, duplicates: str):
+    """Merge repeated columns of one history by the duplicates policy (rows in time order)."""
+    if len(np.unique(columns)) == len(columns):
+        return columns, values
+    if duplicates == "last":
+        unique, first = np.unique(columns[::-1], return_index=True)
+        return unique, values[::-1][first]
+    unique, inverse, counts = np.unique(columns, return_inverse=True, return_counts=True)
+    if duplicates == "max":
+        merged = np.full(len(unique), -np.inf, dtype=np.float32)
+        np.maximum.at(merged, inverse, values)
+        return unique, merged
+    merged = np.bincount(inverse, weights=values, minlength=len(unique)).astype(np.float32)
+    return unique, merged / counts if duplicates == "mean" else merged
+
+
+def _save_array(folder: Path, name: str, value: Any) -> None:
+    if sp.issparse(value):
+        value = sp.csr_matrix(value)
+        np.save(folder / f"{name}.data.npy", value.data, allow_pickle=False)
+        np.save(folder / f"{name}.indices.npy", value.indices, allow_pickle=False)
+        np.save(folder / f"{name}.indptr.npy", value.indptr, allow_pickle=False)
+        np.save(folder / f"{name}.shape.npy", np.asarray(value.shape), allow_pickle=False)
+    else:
+        np.save(folder / f"{name}.npy", np.asarray(value), allow_pickle=False)
+
+
+def _load_array(folder: Path, name: str) -> Any:
+    if (folder / f"{name}.npy").exists():
+        value = np.load(folder / f"{name}.npy", allow_pickle=False)
+        return value[()] if value.ndim == 0 else value
+    parts = [np.load(folder / f"{name}.{p}.npy", allow_pickle=False) for p in ("data", "indices")]
+    indptr = np.load(folder / f"{name}.indptr.npy", allow_pickle=False)
+    shape = tuple(np.load(folder / f"{name}.shape.npy", allow_pickle=False))
+    return sp.csr_matrix((parts[0], parts[1], indptr), shape=shape)
