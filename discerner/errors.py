@@ -43,3 +43,33 @@ class UnknownProductError(DiscernerError, KeyError):
 
 class NotFittedError(DiscernerError, RuntimeError):
     """A model was asked to recommend before `fit`."""
+
+
+class StoreError(DiscernerError):
+    """The store cannot do what was asked (base of the store's own errors)."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store's writer lock."""
+
+
+class StoreCorruptError(StoreError):
+    """A store file is damaged before its tail; the message names the file and byte offset."""
+
+    def __init__(self, message: str, *, path: str | None = None, offset: int | None = None):
+        where = f"{path}" + (f" at byte {offset}" if offset is not None else "") if path else ""
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path = path
+        self.offset = offset
+
+
+class StoreReadOnlyError(StoreError):
+    """A write was asked of a store opened read-only."""
+
+
+class AccountExistsError(StoreError, ValueError):
+    """An account with that username already exists."""
+
+
+class DuplicateExternalIdError(StoreError, ValueError):
+    """A user or product with that external id already exists."""

@@ -1,0 +1,132 @@
+"""`discerner import`, `export` and `accounts …`: data in and out of the store."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from discerner import config
+from discerner.cli import main
+
+
+@main.command(name="import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=True))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["csv", "movielens", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="csv: user_id,product_id[,score,timestamp] with a header; movielens: u.data or "
+    "ratings.csv; parquet: the same columns.",
+)
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def import_(path: str, file_format: str, progress: bool) -> None:
+    """Bulk-load interactions from PATH, keeping the file's user and product ids.
+
+    All or nothing: a malformed row stops the import, naming its line, and nothing is kept.
+    """
+    from discerner.datasets import read_interactions
+    from discerner.errors import DataFormatError, StoreError
+    from discerner.store import Store
+
+    try:
+        frame = read_interactions(path, format=file_format)
+        with Store.open(config.store_dir(config.ensure_home())) as store:
+            counts = store.import_interactions(frame, progress=progress)
+            totals = (store.count_users(), store.count_products(), store.count_activities())
+    except (DataFormatError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Imported {counts['activities']} activities "
+        f"({counts['users_created']} new users, {counts['products_created']} new products). "
+        f"The store now holds {totals[0]} users, {totals[1]} products, {totals[2]} activities."
+    )
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+def export(directory: str) -> None:
+    """Write a consistent Parquet snapshot of the store into DIRECTORY."""
+    from discerner.store import Store
+
+    with Store.open(config.store_dir(config.home()), readonly=True) as store:
+        version = store.export(directory)
+    click.echo(
+        f"Exported version {version['version']}: {version['users']} users, "
+        f"{version['products']} products, {version['activities']} activities to {directory}"
+    )
+
+
+@main.group()
+def accounts() -> None:
+    """Manage API accounts (works while the server is running)."""
+
+
+def _book():
+    from discerner.store import AccountBook
+
+    return AccountBook(config.store_dir(config.ensure_home()))
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise click.ClickException("the password must not be empty")
+    return password
+
+
+@accounts.command(name="create")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def accounts_create(name: str, password_stdin: bool) -> None:
+    """Create the API account NAME (1-64 characters of letters, digits, _ . @ -)."""
+    from discerner.errors import AccountExistsError
+    from discerner.security import hash_password
+    from discerner.store import check_username
+
+    try:
+        check_username(name)
+        _book().create(name, hash_password(_password(password_stdin)))
+    except (AccountExistsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created account {name}")
+
+
+@accounts.command(name="list")
+def accounts_list() -> None:
+    """List the API accounts."""
+    for account in _book().list():
+        click.echo(f"{account['username']}\t{account['created_at']}")
+
+
+@accounts.command(name="delete")
+@click.argument("name")
+def accounts_delete(name: str) -> None:
+    """Delete the API account NAME."""
+    if not _book().delete(name):
+        raise click.ClickException(f"no account named {name!r}")
+    click.echo(f"Deleted account {name}")
+
+
+@accounts.command(name="set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def accounts_set_password(name: str, password_stdin: bool) -> None:
+    """Set a new password for NAME; tokens issued before stop working."""
+    from discerner.security import hash_password
+
+    book = _book()
+    if book.get(name) is None:
+        raise click.ClickException(f"no account named {name!r}")
+    try:
+        changed = book.set_password(name, hash_password(_password(password_stdin)))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not changed:
+        raise click.ClickException(f"no account named {name!r}")
+    click.echo(f"Password of {name} changed")

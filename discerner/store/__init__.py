@@ -1,0 +1,70 @@
+"""The store: durable, concurrent, crash-safe tables of accounts, users, products and activities.
+
+Open it with `Store.open(config.store_dir(home))` (one writer process; any number of
+read-only opens). Reads are served from memory: columnar numpy arrays with a per-user index.
+
+How writes become durable
+    Every write is one record in an append-only log (`log/*.wal`): 4 bytes of payload length,
+    4 bytes of CRC32 over the length and the payload, then the payload (UTF-8 JSON carrying a
+    sequence number `s` and the operation). Writers apply the change in memory under a lock,
+    queue the record, and wait; one waiter writes every queued record and calls `fdatasync`
+    once for all of them (group commit), then acknowledges each. A write that returned is on
+    disk. A bulk import writes its rows to a Parquet segment (`segments/<seq>.parquet`, fsynced
+    and renamed into place) and then commits one log record naming it: all or nothing.
+
+Compaction
+    In the background (and on `close`), the writer captures a consistent picture of the
+    tables, starts a new log file, writes a snapshot folder (`snapshots/<seq>/`, files fsynced,
+    folder renamed into place), swaps `manifest.json` atomically (temp file, fsync, rename,
+    fsync of the folder), and only then deletes the old log files and folded segments.
+
+Recovery
+    Open loads the snapshot the manifest names and replays every log record with a higher
+    sequence number. A damaged record with nothing valid after it is a torn tail (a crash
+    mid-write; never acknowledged): it is dropped with a warning. A damaged record followed
+    by valid ones raises `StoreCorruptError` naming the file and byte offset. Read-only opens
+    take no lock, never write, and read again if a compaction moved files under them.
+
+On-disk layout (the Parquet files are plain tables: pandas, pyarrow, DuckDB and Spark read them)
+    LOCK                         the writer's `flock`; holds its pid
+    manifest.json                {"seq", "snapshot": "snapshots/<seq>", "next_ids", "version"}
+    snapshots/<seq>/users.parquet       id int64, created_at timestamp[us, UTC],
+                                        external_id string, attributes string (JSON object)
+    snapshots/<seq>/products.parquet    the same plus category string
+    snapshots/<seq>/activities.parquet  id, user_id, product_id int64, score float64,
+                                        timestamp timestamp[us, UTC]; ascending id
+    segments/<seq>.parquet       imported activities not yet compacted (same columns)
+    log/<first seq>.wal          writes since the snapshot
+    accounts.parquet             username, password_hash, created_at, token_version
+    accounts.lock                `flock` taken while accounts.parquet is rewritten
+
+    A snapshot holds the data up to the manifest's `seq`; the log and segments hold the
+    rest, so reading the Parquet files alone gives the state at the last compaction (use
+    `discerner export DIR` or `Store.export` for a snapshot of everything).
+
+Accounts live in their own file so that `discerner accounts ...` can change them while the
+server holds the writer lock; the server re-reads the file when its `stat` changes.
+"""
+
+from discerner.errors import (
+    AccountExistsError,
+    DuplicateExternalIdError,
+    StoreCorruptError,
+    StoreError,
+    StoreLockedError,
+    StoreReadOnlyError,
+)
+from discerner.store.accounts import AccountBook, check_username
+from discerner.store.core import Store
+
+__all__ = [
+    "AccountBook",
+    "AccountExistsError",
+    "DuplicateExternalIdError",
+    "Store",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreReadOnlyError",
+    "check_username",
+]

@@ -1,0 +1,157 @@
+"""API accounts in their own small Parquet file, shared safely between processes.
+
+`accounts.parquet` is rewritten whole (temp file, fsync, rename) under an exclusive `flock` on
+`accounts.lock`, so the CLI can change accounts while the server holds the store's writer lock.
+Readers re-read the file only when its inode, size or modification time changed: one `stat`
+per look-up, so a new account can log in at once without a restart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from discerner.errors import AccountExistsError, StoreReadOnlyError
+from discerner.store.files import replace_atomically
+from discerner.store.tables import iso_utc, now_micros, parse_iso_micros
+
+logger = logging.getLogger(__name__)
+
+ACCOUNTS_FILE = "accounts.parquet"
+USERNAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+SCHEMA = pa.schema(
+    [
+        ("username", pa.string()),
+        ("password_hash", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("token_version", pa.int64()),
+    ]
+)
+
+
+def check_username(username: str) -> str:
+    """Return `username` when it is 1–64 characters of [A-Za-z0-9_.@-].
+
+    Raises:
+        ValueError: It is not.
+    """
+    if not isinstance(username, str) or not USERNAME.fullmatch(username):
+        raise ValueError(
+            f"invalid username {username!r}: use 1-64 characters of letters, digits, _ . @ -"
+        )
+    return username
+
+
+class AccountBook:
+    """The accounts of one store folder; safe across threads and processes."""
+
+    def __init__(self, folder: Path, readonly: bool = False):
+        self.folder = Path(folder)
+        self.path = self.folder / ACCOUNTS_FILE
+        self.readonly = readonly
+        self._seen: tuple | None = None
+        self._accounts: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def get(self, username: str) -> dict | None:
+        """The account named `username` or None."""
+        account = self._current().get(username)
+        return dict(account) if account else None
+
+    def list(self) -> list[dict]:
+        """Every account, ordered by username."""
+        accounts = self._current()
+        return [dict(accounts[name]) for name in sorted(accounts)]
+
+    def create(self, username: str, password_hash: str) -> dict:
+        """Add an account.
+
+        Raises:
+            AccountExistsError: The username is taken.
+            ValueError: The username breaks the rules of `check_username`.
+        """
+        check_username(username)
+        with self._editing() as accounts:
+            if username in accounts:
+                raise AccountExistsError(f"account {username!r} already exists")
+            accounts[username] = {
+                "username": username,
+                "password_hash": password_hash,
+                "created_at": iso_utc(now_micros()),
+                "token_version": 0,
+            }
+            return dict(accounts[username])
+
+    def set_password(self, username: str, password_hash: str) -> bool:
+        """Replace the password hash and bump token_version; False when there is no account."""
+        with self._editing() as accounts:
+            account = accounts.get(username)
+            if account is None:
+                return False
+            account["password_hash"] = password_hash
+            account["token_version"] += 1
+            return True
+
+    def delete(self, username: str) -> bool:
+        """Remove an account; False when there is none."""
+        with self._editing() as accounts:
+            return accounts.pop(username, None) is not None
+
+    def _current(self) -> dict[str, dict]:
+        with self._lock:
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                self._seen, self._accounts = None, {}
+                return self._accounts
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+            if key != self._seen:
+                self._accounts, self._seen = _read(self.path), key
+            return self._accounts
+
+    @contextmanager
+    def _editing(self):
+        """Yield a fresh copy of the accounts under the file lock, then write it back."""
+        if self.readonly:
+            raise StoreReadOnlyError("the store is open read-only")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "accounts.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            accounts = _read(self.path) if self.path.exists() else {}
+            before = {k: dict(v) for k, v in accounts.items()}
+            yield accounts
+            if accounts != before:
+                replace_atomically(self.path, lambda temp: _write(temp, accounts))
+                logger.info("accounts file %s rewritten (%d accounts)", self.path, len(accounts))
+
+
+def _read(path: Path) -> dict[str, dict]:
+    table = pq.read_table(path)
+    created = table.column("created_at").cast(pa.int64()).to_pylist()
+    return {
+        row["username"]: row | {"created_at": iso_utc(micros)}
+        for row, micros in zip(table.drop_columns(["created_at"]).to_pylist(), created, strict=True)
+    }
+
+
+def _write(path: Path, accounts: dict[str, dict]) -> None:
+    rows = [accounts[name] for name in sorted(accounts)]
+    created = [parse_iso_micros(r["created_at"]) for r in rows]
+    table = pa.table(
+        {
+            "username": pa.array([r["username"] for r in rows], pa.string()),
+            "password_hash": pa.array([r["password_hash"] for r in rows], pa.string()),
+            "created_at": pa.array(created, pa.int64()).cast(SCHEMA.field("created_at").type),
+            "token_version": pa.array([r["token_version"] for r in rows], pa.int64()),
+        },
+        schema=SCHEMA,
+    )
+    pq.write_table(table, path)

@@ -1,0 +1,170 @@
+"""The write-ahead log: checksummed records, group commit, and torn-tail detection on replay.
+
+A record is an 8-byte header followed by its payload: the payload length (uint32, little endian)
+and the CRC32 of the length bytes and the payload (uint32). Covering the length with the
+checksum means a damaged length is detected as surely as damaged data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import zlib
+from pathlib import Path
+
+from discerner.errors import StoreCorruptError, StoreError
+
+logger = logging.getLogger(__name__)
+
+HEADER = struct.Struct("<II")
+LENGTH = struct.Struct("<I")
+MAX_PAYLOAD = 1 << 30
+
+
+def frame(payload: bytes) -> bytes:
+    """Return `payload` framed as one log record (header + payload)."""
+    length = LENGTH.pack(len(payload))
+    return HEADER.pack(len(payload), zlib.crc32(payload, zlib.crc32(length))) + payload
+
+
+def _record_at(data: memoryview, offset: int) -> bytes | None:
+    """The payload of a valid record starting at `offset`, or None when there is none."""
+    if len(data) - offset < HEADER.size:
+        return None
+    length, crc = HEADER.unpack_from(data, offset)
+    end = offset + HEADER.size + length
+    if length == 0 or length > MAX_PAYLOAD or end > len(data):
+        return None
+    payload = data[offset + HEADER.size : end]
+    if zlib.crc32(payload, zlib.crc32(LENGTH.pack(length))) != crc:
+        return None
+    return bytes(payload)
+
+
+def _valid_record_after(data: memoryview, offset: int) -> int | None:
+    """The offset of the first valid record after `offset`, if any (a sign of corruption)."""
+    for candidate in range(offset + 1, len(data) - HEADER.size + 1):
+        if _record_at(data, candidate) is not None:
+            return candidate
+    return None
+
+
+def read_log(path: Path, *, last: bool) -> tuple[list[bytes], int, bool]:
+    """Read every record of one log file.
+
+    A damaged record followed by nothing valid is a torn tail (a crash or a write in
+    progress) and ends the file; a damaged record followed by a valid one is corruption.
+
+    Args:
+        path: The log file.
+        last: Whether this is the newest log file, the only one allowed a torn tail.
+
+    Returns:
+        (payloads in order, byte offset where the valid prefix ends, whether a tail was torn).
+
+    Raises:
+        StoreCorruptError: A damaged record before the tail; names the file and offset.
+    """
+    data = memoryview(path.read_bytes())
+    payloads: list[bytes] = []
+    offset = 0
+    while offset < len(data):
+        payload = _record_at(data, offset)
+        if payload is None:
+            if not last or _valid_record_after(data, offset) is not None:
+                raise StoreCorruptError("damaged log record", path=str(path), offset=offset)
+            return payloads, offset, True
+        payloads.append(payload)
+        offset += HEADER.size + len(payload)
+    return payloads, offset, False
+
+
+class LogWriter:
+    """Appends records to one log file with group commit.
+
+    Writers call `append` in sequence order (under the store's lock) and then `wait` (outside
+    it). The first waiter finds no flush in progress, takes every pending record, writes them
+    with one `write` and one `fdatasync`, and wakes everyone whose record is now durable;
+    writers arriving meanwhile queue up for the next flush, so one fsync serves many writes.
+    """
+
+    def __init__(self, path: Path, durable_seq: int):
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.size = os.fstat(self._fd).st_size
+        self._cond = threading.Condition()
+        self._pending: list[bytes] = []
+        self._pending_seq = durable_seq
+        self._durable_seq = durable_seq
+        self._flushing = False
+        self._error: BaseException | None = None
+
+    def append(self, seq: int, payload: bytes) -> None:
+        """Queue one record; `seq` must be one more than the previous record's."""
+        with self._cond:
+            self._check()
+            self._pending.append(frame(payload))
+            self._pending_seq = seq
+
+    def wait(self, seq: int) -> None:
+        """Return once the record `seq` (and every earlier one) is on disk.
+
+        Raises:
+            StoreError: A write or fsync failed; the store accepts no more writes.
+        """
+        with self._cond:
+            while self._durable_seq < seq:
+                self._check()
+                if self._flushing:
+                    self._cond.wait()
+                else:
+                    self._flush_pending()
+
+    def flush(self) -> None:
+        """Make every queued record durable."""
+        with self._cond:
+            target = self._pending_seq
+        self.wait(target)
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        if self._error is None:
+            self.flush()
+        os.close(self._fd)
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise StoreError(f"the log {self.path} could not be written") from self._error
+
+    def _flush_pending(self) -> None:
+        """Write and fsync the pending batch; holds the condition on entry, not meanwhile."""
+        batch, last_seq = b"".join(self._pending), self._pending_seq
+        self._pending = []
+        self._flushing = True
+        self._cond.release()
+        error = None
+        try:
+            _write_all(self._fd, batch)
+            os.fdatasync(self._fd)
+        except BaseException as exc:
+            error = exc
+        finally:
+            self._cond.acquire()
+        self._flushing = False
+        if error is not None:
+            # After a failed fsync the file's state is unknown: refuse every later write.
+            self._error = error
+            logger.error("log write to %s failed: %s", self.path, error)
+        else:
+            self.size += len(batch)
+            self._durable_seq = last_seq
+        self._cond.notify_all()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -1,0 +1,361 @@
+"""In-memory tables: users and products (sorted id arrays) and activities (columnar chunks).
+
+Rows are never moved while the store is open: a deleted row is masked (a tombstone) until the
+next open after a compaction. Activities live in chunks of numpy columns; a snapshot or an
+import is one sealed chunk (read straight from Parquet), live appends fill fixed-size chunks, so
+growing never copies the big arrays. A per-user index maps a user to the global row numbers of
+their activities: one sorted part per sealed chunk, plus a dict for appended rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+APPEND_CHUNK = 1 << 16
+ACTIVITY_FIELDS = ("id", "user", "product", "score", "ts")
+ACTIVITY_DTYPES = {"id": np.int64, "user": np.int64, "product": np.int64}
+ACTIVITY_DTYPES |= {"score": np.float64, "ts": np.int64}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_utc(micros: int) -> str:
+    """Format microseconds since the Unix epoch as ISO 8601 UTC ending in "Z"."""
+    return (EPOCH + timedelta(microseconds=int(micros))).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso_micros(text: str) -> int:
+    """Microseconds since the Unix epoch of an ISO 8601 time (naive times are UTC)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def now_micros() -> int:
+    """The current time in microseconds since the Unix epoch."""
+    return (datetime.now(UTC) - EPOCH) // timedelta(microseconds=1)
+
+
+class EntityTable:
+    """Users or products: ids ascending, with creation time, external id and attributes."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, np.int64)
+        self.created = np.empty(0, np.int64)
+        self.alive = np.empty(0, bool)
+        self.n = 0
+        self.external: list[str | None] = []
+        self.attrs: list[dict | None] = []
+        self.rows: dict[int, int] = {}
+        self.by_external: dict[str, int] = {}
+        self.live = 0
+        self.next_id = 1
+        self.changes = 0
+
+    def load(self, ids, created, external: list, attrs: list) -> None:
+        """Replace the content with ascending `ids` and their columns (from a snapshot)."""
+        self.ids, self.created = np.asarray(ids, np.int64), np.asarray(created, np.int64)
+        self.n = len(self.ids)
+        self.alive = np.ones(self.n, bool)
+        self.external, self.attrs = list(external), list(attrs)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self.rows = dict(zip(self.ids[: self.n].tolist(), range(self.n), strict=True))
+        self.by_external = {
+            x: int(self.ids[r]) for r, x in enumerate(self.external) if x and self.alive[r]
+        }
+        self.live = int(self.alive[: self.n].sum())
+        if self.n:
+            self.next_id = max(self.next_id, int(self.ids[self.n - 1]) + 1)
+        self.changes += 1
+
+    def row(self, entity_id: int) -> int | None:
+        """The row of a live entity, or None."""
+        row = self.rows.get(entity_id)
+        return row if row is not None and self.alive[row] else None
+
+    def append(self, entity_id: int, created: int, external: str | None, attrs: dict | None):
+        """Add one entity whose id is above every id so far."""
+        if self.n == len(self.ids):
+            capacity = max(1024, 2 * self.n)
+            self.ids = _grown(self.ids, capacity)
+            self.created = _grown(self.created, capacity)
+            self.alive = _grown(self.alive, capacity)
+        self.ids[self.n], self.created[self.n], self.alive[self.n] = entity_id, created, True
+        self.external.append(external)
+        self.attrs.append(attrs)
+        self.rows[entity_id] = self.n
+        if external:
+            self.by_external[external] = entity_id
+        self.n += 1
+        self.live += 1
+        self.next_id = max(self.next_id, entity_id + 1)
+        self.changes += 1
+
+    def add_many(self, ids: np.ndarray, created: int) -> None:
+        """Create entities with the given ids (none of them live), keeping ids ascending."""
+        ids = np.asarray(ids, np.int64)
+        revived = [i for i in ids.tolist() if i in self.rows]
+        for entity_id in revived:
+            row = self.rows[entity_id]
+            self.alive[row], self.created[row] = True, created
+            self.external[row], self.attrs[row] = None, None
+        new = np.setdiff1d(ids, np.asarray(revived, np.int64))
+        ids_all = np.concatenate([self.ids[: self.n], new])
+        order = np.argsort(ids_all, kind="stable")
+        self.ids = ids_all[order]
+        self.created = np.concatenate([self.created[: self.n], np.full(len(new), created)])[order]
+        self.alive = np.concatenate([self.alive[: self.n], np.ones(len(new), bool)])[order]
+        order_list = order.tolist()
+        external = self.external + [None] * len(new)
+        attrs = self.attrs + [None] * len(new)
+        self.external = [external[i] for i in order_list]
+        self.attrs = [attrs[i] for i in order_list]
+        self.n = len(self.ids)
+        self._reindex()
+
+    def delete(self, entity_id: int) -> bool:
+        """Mask a live entity; False when there is none with that id."""
+        row = self.row(entity_id)
+        if row is None:
+            return False
+        self.alive[row] = False
+        self.by_external.pop(self.external[row] or "", None)
+        self.live -= 1
+        self.changes += 1
+        return True
+
+    def record(self, row: int) -> dict:
+        """The JSON-ready dict of one row."""
+        out = {
+            "id": int(self.ids[row]),
+            "created_at": iso_utc(self.created[row]),
+            "external_id": self.external[row],
+        }
+        return out | (self.attrs[row] or {})
+
+    def page(self, after: int, limit: int) -> list[dict]:
+        """Up to `limit` live rows with id > `after`, ascending."""
+        row = int(np.searchsorted(self.ids[: self.n], after, side="right"))
+        out: list[dict] = []
+        while row < self.n and len(out) < limit:
+            if self.alive[row]:
+                out.append(self.record(row))
+            row += 1
+        return out
+
+    def frozen(self) -> EntityTable:
+        """A copy for readers outside the lock (no look-up dicts)."""
+        copy = EntityTable()
+        copy.n, copy.live, copy.next_id = self.n, self.live, self.next_id
+        copy.ids, copy.created = self.ids[: self.n].copy(), self.created[: self.n].copy()
+        copy.alive = self.alive[: self.n].copy()
+        copy.external, copy.attrs = list(self.external), list(self.attrs)
+        return copy
+
+    def live_rows(self) -> np.ndarray:
+        """Row numbers of live entities, ascending by id."""
+        return np.flatnonzero(self.alive[: self.n])
+
+
+def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
+    out = np.zeros(capacity, array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+@dataclass
+class Chunk:
+    """Columns of consecutive activity rows; `n` rows are filled out of the arrays' length."""
+
+    cols: dict[str, np.ndarray]
+    alive: np.ndarray
+    n: int
+    start: int
+    sealed: bool
+
+    @classmethod
+    def empty(cls, start: int) -> Chunk:
+        cols = {f: np.zeros(APPEND_CHUNK, ACTIVITY_DTYPES[f]) for f in ACTIVITY_FIELDS}
+        return cls(cols, np.zeros(APPEND_CHUNK, bool), 0, start, False)
+
+
+@dataclass
+class UserIndexPart:
+    """Sorted user ids of one sealed chunk with the global rows of each user's activities."""
+
+    users: np.ndarray
+    bounds: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def build(cls, users: np.ndarray, start: int) -> UserIndexPart:
+        order = np.argsort(users, kind="stable")
+        ordered = users[order]
+        firsts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+        bounds = np.concatenate([[0], firsts, [len(ordered)]]).astype(np.int64)
+        order += start
+        return cls(ordered[bounds[:-1]] if len(ordered) else ordered, bounds, order)
+
+    def lookup(self, user: int) -> np.ndarray:
+        i = int(np.searchsorted(self.users, user))
+        if i == len(self.users) or self.users[i] != user:
+            return self.rows[:0]
+        return self.rows[self.bounds[i] : self.bounds[i + 1]]
+
+
+@dataclass
+class ActivityTable:
+    """All activities, in chunks ordered by id, with a per-user index."""
+
+    chunks: list[Chunk] = field(default_factory=list)
+    parts: list[UserIndexPart] = field(default_factory=list)
+    recent: dict[int, list[int]] = field(default_factory=dict)
+    live: int = 0
+    next_id: int = 1
+    total: int = 0
+
+    def add_sealed(self, cols: dict[str, np.ndarray]) -> None:
+        """Add a bulk of rows (a snapshot or an import), ids above every id so far."""
+        n = len(cols["id"])
+        if n == 0:
+            return
+        if self.chunks:
+            self.chunks[-1].sealed = True
+        self.chunks.append(Chunk(cols, np.ones(n, bool), n, self.total, True))
+        self.parts.append(UserIndexPart.build(cols["user"], self.total))
+        self.total += n
+        self.live += n
+        self.next_id = max(self.next_id, int(cols["id"][-1]) + 1)
+
+    def append(self, rows: list[list]) -> None:
+        """Append rows of [id, user, product, score, ts], ids ascending and above all others."""
+        for values in rows:
+            chunk = self.chunks[-1] if self.chunks else None
+            if chunk is None or chunk.sealed or chunk.n == len(chunk.alive):
+                if chunk is not None:
+                    chunk.sealed = True
+                chunk = Chunk.empty(self.total)
+                self.chunks.append(chunk)
+            for name, value in zip(ACTIVITY_FIELDS, values, strict=True):
+                chunk.cols[name][chunk.n] = value
+            chunk.alive[chunk.n] = True
+            self.recent.setdefault(int(values[1]), []).append(self.total)
+            chunk.n += 1
+            self.total += 1
+            self.live += 1
+            self.next_id = max(self.next_id, int(values[0]) + 1)
+
+    def _locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.fromiter((c.start for c in self.chunks), np.int64, len(self.chunks))
+        which = np.searchsorted(starts, rows, side="right") - 1
+        return which, rows - starts[which]
+
+    def gather(self, rows: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Values of the given columns (and "alive") at global `rows`."""
+        which, offsets = self._locate(rows)
+        out = {name: np.empty(len(rows), ACTIVITY_DTYPES[name]) for name in names}
+        out["alive"] = np.empty(len(rows), bool)
+        for k in np.unique(which).tolist():
+            mask = which == k
+            chunk = self.chunks[k]
+            for name in names:
+                out[name][mask] = chunk.cols[name][offsets[mask]]
+            out["alive"][mask] = chunk.alive[offsets[mask]]
+        return out
+
+    def user_rows(self, user: int) -> np.ndarray:
+        """Global rows of a user's live activities (in no particular order)."""
+        pieces = [part.lookup(user) for part in self.parts]
+        pieces.append(np.asarray(self.recent.get(user, ()), np.int64))
+        rows = np.concatenate(pieces)
+        if len(rows) == 0:
+            return rows
+        return rows[self.gather(rows, ())["alive"]]
+
+    def kill_rows(self, rows: np.ndarray) -> int:
+        """Mask live rows; returns how many were masked."""
+        which, offsets = self._locate(rows)
+        killed = 0
+        for k in np.unique(which).tolist():
+            alive = self.chunks[k].alive
+            hit = offsets[which == k]
+            killed += int(alive[hit].sum())
+            alive[hit] = False
+        self.live -= killed
+        return killed
+
+    def kill_product(self, product: int) -> int:
+        """Mask every live activity with the product; returns how many."""
+        killed = 0
+        for chunk in self.chunks:
+            hit = np.flatnonzero(
+                chunk.alive[: chunk.n] & (chunk.cols["product"][: chunk.n] == product)
+            )
+            chunk.alive[hit] = False
+            killed += len(hit)
+        self.live -= killed
+        return killed
+
+    def record(self, chunk: Chunk, offset: int) -> dict:
+        """The JSON-ready dict of one activity."""
+        c = chunk.cols
+        return {
+            "id": int(c["id"][offset]),
+            "user_id": int(c["user"][offset]),
+            "product_id": int(c["product"][offset]),
+            "score": float(c["score"][offset]),
+            "timestamp": iso_utc(c["ts"][offset]),
+        }
+
+    def page(self, after: int, limit: int) -> list[dict]:
+        """Up to `limit` live activities with id > `after`, ascending."""
+        out: list[dict] = []
+        for chunk in self.chunks:
+            n = chunk.n
+            if n == 0 or chunk.cols["id"][n - 1] <= after:
+                continue
+            pos = int(np.searchsorted(chunk.cols["id"][:n], after, side="right"))
+            window = max(2 * limit, 256)
+            while pos < n and len(out) < limit:
+                hits = np.flatnonzero(chunk.alive[pos : pos + window]) + pos
+                out.extend(self.record(chunk, int(o)) for o in hits[: limit - len(out)])
+                pos += window
+            if len(out) >= limit:
+                break
+        return out
+
+    def page_of_rows(self, rows: np.ndarray, after: int, limit: int) -> list[dict]:
+        """Up to `limit` activities among global `rows` with id > `after`, ascending."""
+        ids = self.gather(rows, ("id",))["id"]
+        keep = ids > after
+        rows, ids = rows[keep], ids[keep]
+        rows = rows[np.argsort(ids, kind="stable")][:limit]
+        which, offsets = self._locate(rows)
+        return [
+            self.record(self.chunks[k], o)
+            for k, o in zip(which.tolist(), offsets.tolist(), strict=True)
+        ]
+
+    def product_rows(self, product: int) -> np.ndarray:
+        """Global rows of a product's live activities, ascending."""
+        pieces = []
+        for chunk in self.chunks:
+            n = chunk.n
+            hit = np.flatnonzero(chunk.alive[:n] & (chunk.cols["product"][:n] == product))
+            pieces.append(hit + chunk.start)
+        return np.concatenate(pieces) if pieces else np.empty(0, np.int64)
+
+    def views(self) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
+        """A consistent picture for readers outside the lock: (columns, alive copy) per chunk.
+
+        Filled rows never change, so only the alive masks are copied.
+        """
+        return [
+            ({f: chunk.cols[f][: chunk.n] for f in ACTIVITY_FIELDS}, chunk.alive[: chunk.n].copy())
+            for chunk in self.chunks
+        ]
