@@ -1,0 +1,154 @@
+"""`discerner train`, `evaluate`, `promote VERSION` and `models`: the MLflow side of the CLI."""
+
+from __future__ import annotations
+
+import click
+
+from discerner.cli import main
+
+_NAME = click.option(
+    "--name", default="discerner", show_default=True, help="Registered model name."
+)
+_ALIAS = click.option(
+    "--alias", default="champion", show_default=True, help="Alias of the serving version."
+)
+
+
+@main.command()
+@_NAME
+@_ALIAS
+@click.option("--metric", default="ndcg_at_10", show_default=True, help="Selection metric.")
+@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the split.")
+@click.option(
+    "--validation-fraction",
+    default=0.2,
+    show_default=True,
+    type=float,
+    help="Share of each user's activities held out for validation.",
+)
+@click.option(
+    "--candidates",
+    default=None,
+    help="Comma-separated candidate families to fit (default: the library's whole grid).",
+)
+@click.option(
+    "--max-validation-users",
+    default=None,
+    type=int,
+    help="Score at most this many validation users (a seeded sample); default all.",
+)
+@click.option("--experiment", default="discerner", show_default=True, help="MLflow experiment.")
+def train(
+    name: str,
+    alias: str,
+    metric: str,
+    seed: int,
+    validation_fraction: float,
+    candidates: str | None,
+    max_validation_users: int | None,
+    experiment: str,
+) -> None:
+    """Fit and compare candidates on the store's data, register the best, guard the champion."""
+    from discerner import training
+
+    settings = training.TrainSettings(
+        name=name,
+        alias=alias,
+        metric=metric,
+        seed=seed,
+        validation_fraction=validation_fraction,
+        families=_families(candidates),
+        max_validation_users=max_validation_users,
+        experiment=experiment,
+    )
+    try:
+        outcome = training.train(settings)
+    except training.TrainingError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(outcome.summary())
+
+
+def _families(text: str | None) -> tuple[str, ...] | None:
+    if not text:
+        return None
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@main.command()
+@_NAME
+@click.option("--version", "versions", multiple=True, help="Version to evaluate (repeatable).")
+@click.option("--all", "every", is_flag=True, help="Evaluate every registered version.")
+@click.option(
+    "--split",
+    type=click.Choice(["random", "temporal"]),
+    default="random",
+    show_default=True,
+    help="How to split the store's data.",
+)
+@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the split.")
+@click.option("--test-fraction", default=0.2, show_default=True, type=float, help="Held-out share.")
+@click.option("--experiment", default="discerner", show_default=True, help="MLflow experiment.")
+def evaluate(
+    name: str,
+    versions: tuple[str, ...],
+    every: bool,
+    split: str,
+    seed: int,
+    test_fraction: float,
+    experiment: str,
+) -> None:
+    """Re-fit registered versions' configurations on a split of the store and score them.
+
+    Without --version or --all, evaluates the champion.
+    """
+    from discerner import training
+
+    try:
+        table = training.evaluate_versions(
+            name=name,
+            versions="all" if every else (list(versions) or None),
+            split=split,
+            seed=seed,
+            test_fraction=test_fraction,
+            experiment=experiment,
+        )
+    except training.TrainingError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(table.to_string(index=False))
+
+
+@main.command()
+@click.argument("version")
+@_NAME
+@_ALIAS
+@click.option("--reason", default="promoted by hand", show_default=True, help="Recorded why.")
+def promote(version: str, name: str, alias: str, reason: str) -> None:
+    """Point the champion alias at VERSION (a person's decision, recorded on the version)."""
+    from mlflow.exceptions import MlflowException
+
+    from discerner import registry, tracking
+
+    tracking.setup()
+    try:
+        promoted = registry.promote(version, name=name, alias=alias, reason=reason)
+    except MlflowException as error:
+        message = f"cannot promote {name} version {version}: {error.message}"
+        raise click.ClickException(message) from None
+    click.echo(f"{name}@{alias} -> version {promoted.version}")
+
+
+@main.command()
+@_NAME
+@_ALIAS
+def models(name: str, alias: str) -> None:
+    """List registered versions with their scores; `*` marks the champion."""
+    from discerner import registry, tracking
+
+    tracking.setup()
+    table = registry.versions_frame(name, alias)
+    if table.empty:
+        click.echo(f"No versions of {name!r} are registered yet; run `discerner train`.")
+        return
+    table.insert(0, "", table.pop("champion").map({True: "*", False: ""}))
+    shown = table.drop(columns=["run_id"])
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -1,0 +1,101 @@
+"""MLflow setup: the tracking store and experiments under DISCERNER_HOME, and reading runs back.
+
+By default MLflow keeps runs in a SQLite database (`$DISCERNER_HOME/mlflow.db`) and artifacts in
+`$DISCERNER_HOME/mlartifacts/<experiment>`; `MLFLOW_TRACKING_URI` overrides the database. Under
+`mlflow run`, MLflow passes the run, experiment and tracking URI it created through the
+environment (`MLFLOW_RUN_ID`, `MLFLOW_EXPERIMENT_ID`, `MLFLOW_TRACKING_URI`) and those win, so
+the project's runs land where `mlflow run` put them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from discerner import config
+
+logger = logging.getLogger(__name__)
+
+EXPERIMENT = "discerner"
+
+
+def setup(home: str | os.PathLike[str] | None = None, tracking_uri: str | None = None) -> str:
+    """Point MLflow at Discerner's tracking store and return its URI.
+
+    Args:
+        home: The data folder; default `$DISCERNER_HOME`.
+        tracking_uri: An explicit tracking URI; default `$MLFLOW_TRACKING_URI`, else SQLite in
+            the data folder.
+
+    Returns:
+        The tracking URI now in use.
+    """
+    root = config.ensure_home(home)
+    uri = tracking_uri or config.tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    logger.debug("MLflow tracking URI: %s", uri)
+    return uri
+
+
+def experiment_id(name: str = EXPERIMENT, home: str | os.PathLike[str] | None = None) -> str:
+    """Return the id of the experiment to log to, creating it when missing.
+
+    Under `mlflow run` the experiment MLflow chose (`MLFLOW_EXPERIMENT_ID`) wins. A new
+    experiment gets an explicit artifact location inside the data folder, because MLflow would
+    otherwise store one relative to whatever folder the first run happened to start in.
+
+    Args:
+        name: The experiment's name.
+        home: The data folder; default `$DISCERNER_HOME`.
+
+    Returns:
+        The experiment id.
+    """
+    if chosen := os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return chosen
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = config.artifact_root(config.ensure_home(home)) / name
+    logger.info("Creating MLflow experiment %r with artifacts in %s", name, location)
+    return client.create_experiment(name, artifact_location=str(location))
+
+
+def local_path(uri: str) -> Path | None:
+    """The local folder behind an artifact URI, or None when the artifacts are remote."""
+    if uri.startswith("file://"):
+        return Path(uri.removeprefix("file://"))
+    if "://" not in uri and ":" not in uri.split("/", 1)[0]:
+        return Path(uri)
+    return None
+
+
+def runs_frame(
+    name: str = EXPERIMENT, *, parent_run_id: str | None = None, max_results: int = 1000
+) -> pd.DataFrame:
+    """The runs of an experiment as a table: one row per run, params and metrics as columns.
+
+    Args:
+        name: The experiment's name.
+        parent_run_id: Keep only the children of this run (the candidates of one training).
+        max_results: At most this many runs, newest first.
+
+    Returns:
+        `mlflow.search_runs`'s frame (`run_id`, `tags.mlflow.runName`, `params.*`,
+        `metrics.*`, ...); empty when the experiment does not exist.
+    """
+    if MlflowClient().get_experiment_by_name(name) is None:
+        return pd.DataFrame()
+    query = f"tags.mlflow.parentRunId = '{parent_run_id}'" if parent_run_id else ""
+    return mlflow.search_runs(
+        experiment_names=[name],
+        filter_string=query,
+        max_results=max_results,
+        order_by=["attributes.start_time DESC"],
+    )
