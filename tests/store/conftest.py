@@ -1,0 +1,29 @@
+"""Fixtures of the store tests: a store folder and an open writer without background work."""
+
+import pytest
+
+from discerner.store import Store
+
+
+@pytest.fixture
+def path(tmp_path):
+    """A store folder that does not exist yet."""
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(path):
+    """A writer on a fresh store; background compaction off so tests decide when it runs."""
+    opened = Store.open(path, compact_interval=0)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def shop(store):
+    """Two users (ids 1, 2) and three products (ids 1-3, categories a, a, b)."""
+    for _ in range(2):
+        store.create_user()
+    for category in ("a", "a", "b"):
+        store.create_product(attributes={"category": category})
+    return store

@@ -1,0 +1,192 @@
+"""Durability: torn tails, corrupted records, imports, locks, and a writer killed mid-load."""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+from discerner.errors import DataFormatError
+from discerner.store import Store, StoreCorruptError, StoreLockedError
+from discerner.store.log import HEADER, frame, read_log
+
+
+def _only_log(path):
+    (log,) = sorted((path / "log").glob("*.wal"))
+    return log
+
+
+def test_a_record_is_length_crc_and_payload(tmp_path):
+    record = frame(b'{"s":1}')
+    assert len(record) == HEADER.size + 7
+    log = tmp_path / "x.wal"
+    log.write_bytes(record + frame(b'{"s":2}'))
+    assert read_log(log, last=True) == ([b'{"s":1}', b'{"s":2}'], 2 * len(record), False)
+
+
+def test_torn_tail_is_dropped_with_a_warning_and_writing_goes_on(path, shop, caplog):
+    shop.add_activity(1, 1)
+    log = _only_log(path)
+    shop._log.close()  # simulate the crash: no compaction, no clean close
+    shop._release_lock()
+    shop._closed = True
+    good_size = log.stat().st_size
+    with log.open("ab") as handle:
+        handle.write(frame(b'{"s":7,"op":"acts","r":[[2,1,1,1.0,0]]}')[:-5])
+    with caplog.at_level(logging.WARNING), Store.open(path, compact_interval=0) as again:
+        assert "torn record" in caplog.text and str(log) in caplog.text
+        assert again.count_activities() == 1 and log.stat().st_size == good_size
+        again.add_activity(2, 2)
+    with Store.open(path, readonly=True) as reader:
+        assert [a["user_id"] for a in reader.list_activities()] == [1, 2]
+
+
+def test_readonly_open_ignores_a_partial_record_being_written(path, shop):
+    shop.add_activity(1, 1)
+    shop._log.flush()
+    log = _only_log(path)
+    with log.open("ab") as handle:
+        handle.write(frame(b'{"s":99}')[:6])
+    size = log.stat().st_size
+    with Store.open(path, readonly=True) as reader:
+        assert reader.count_activities() == 1
+    assert log.stat().st_size == size
+
+
+def test_a_corrupted_record_before_the_tail_names_file_and_offset(path, shop):
+    for product in (1, 2, 3):
+        shop.add_activity(1, product)
+    shop._log.close()
+    shop._release_lock()
+    shop._closed = True
+    log = _only_log(path)
+    data = bytearray(log.read_bytes())
+    payloads, _, _ = read_log(log, last=True)
+    second = sum(HEADER.size + len(p) for p in payloads[:-2])  # the last record but one
+    data[second + HEADER.size + 3] ^= 0xFF
+    log.write_bytes(bytes(data))
+    with pytest.raises(StoreCorruptError) as caught:
+        Store.open(path, compact_interval=0)
+    assert caught.value.path == str(log) and caught.value.offset == second
+    assert f"{log} at byte {second}" in str(caught.value)
+
+
+def test_a_second_writer_process_gets_a_clear_lock_error(path, store):
+    code = f"from discerner.store import Store; Store.open({str(path)!r})"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "StoreLockedError" in result.stderr and f"pid {os.getpid()}" in result.stderr
+    with pytest.raises(StoreLockedError):
+        Store.open(path)
+
+
+def test_import_keeps_ids_and_creates_what_is_missing(shop):
+    frame = pd.DataFrame(
+        {"user_id": [2, 10, 10], "product_id": [3, 3, 7], "score": [1.0, 2.0, 3.0]}
+    )
+    counts = shop.import_interactions(frame, progress=False)
+    assert counts | {"version": 0} == {
+        "activities": 3,
+        "users_created": 1,
+        "products_created": 1,
+        "version": 0,
+    }
+    assert shop.has_user(10) and shop.has_product(7)
+    assert shop.list_activities(user_id=10)[1] | {"timestamp": ""} == {
+        "id": 3,
+        "user_id": 10,
+        "product_id": 7,
+        "score": 3.0,
+        "timestamp": "",
+    }
+    assert shop.create_user()["id"] == 11
+    assert shop.add_activity(10, 7)["id"] == 4
+
+
+def test_import_survives_reopen_before_and_after_compaction(path, store):
+    frame = pd.DataFrame({"user_id": [5, 6], "product_id": [8, 8], "timestamp": [60, 120]})
+    store.import_interactions(frame, progress=False)
+    store.add_activity(5, 8, 2.0)
+    expected = store.interactions()
+    store._log.close()  # crash: the segment is only in the log, not in a snapshot
+    store._release_lock()
+    store._closed = True
+    with Store.open(path, compact_interval=0) as again:
+        pd.testing.assert_frame_equal(again.interactions(), expected)
+    assert list((path / "segments").iterdir()) == []  # folded into the snapshot by close
+    with Store.open(path, readonly=True) as reader:
+        pd.testing.assert_frame_equal(reader.interactions(), expected)
+
+
+def test_malformed_import_imports_nothing(shop):
+    frame = pd.DataFrame({"user_id": [1, -4], "product_id": [1, 1]})
+    with pytest.raises(DataFormatError, match="user_id must be a positive integer"):
+        shop.import_interactions(frame, progress=False)
+    assert shop.count_activities() == 0 and shop.count_users() == 2
+
+
+def test_background_compaction_folds_the_log(path):
+    with Store.open(path, compact_interval=0.05, compact_bytes=200) as store:
+        store.create_user()
+        store.create_product()
+        for _ in range(10):
+            store.add_activity(1, 1)
+        deadline = time.monotonic() + 10
+        while not (path / "manifest.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert json.loads((path / "manifest.json").read_text())["seq"] >= 3
+        store.add_activity(1, 1)
+    with Store.open(path, readonly=True) as reader:
+        assert reader.count_activities() == 11
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, threading
+    from discerner.store import Store
+
+    store = Store.open(sys.argv[1], compact_interval=0.2, compact_bytes=4096)
+    store.create_user()
+    store.create_product()
+    lock = threading.Lock()
+
+    def work(worker):
+        for batch in range(100000):
+            tag = worker * 100000 + batch
+            rows = [{"user_id": 1, "product_id": 1, "score": float(tag)}] * 3
+            ids = [a["id"] for a in store.add_activities(rows)]
+            with lock:
+                print(tag, *ids, flush=True)
+
+    for worker in range(8):
+        threading.Thread(target=work, args=(worker,), daemon=True).start()
+    threading.Event().wait()
+    """
+)
+
+
+def test_killed_writer_loses_no_acknowledged_write_and_leaves_no_half_batch(path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    acknowledged = {}
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 600 and time.monotonic() < deadline:
+        tag, *ids = map(int, proc.stdout.readline().split())
+        acknowledged[tag] = ids
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    with Store.open(path, compact_interval=0) as store:
+        rows = pd.DataFrame(store.list_activities(limit=10**7))
+    present = rows.groupby("score")["id"].apply(sorted).to_dict()
+    for tag, ids in acknowledged.items():
+        assert present.get(float(tag)) == ids
+    assert all(len(ids) == 3 for ids in present.values())
+    assert rows["id"].is_unique
