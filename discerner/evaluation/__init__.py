@@ -15,7 +15,10 @@ from discerner.evaluation.metrics import (
 )
 from discerner.evaluation.selection import (
     DEFAULT_CANDIDATES,
+    ProtocolResult,
     Selection,
+    accuracy_protocol,
+    default_models,
     evaluate,
     evaluate_model,
     grid_search,
@@ -25,8 +28,11 @@ from discerner.evaluation.splits import random_split, temporal_split, user_split
 
 __all__ = [
     "DEFAULT_CANDIDATES",
+    "ProtocolResult",
     "Selection",
+    "accuracy_protocol",
     "catalog_coverage",
+    "default_models",
     "evaluate",
     "evaluate_model",
     "grid_search",

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from discerner.evaluation.metrics import catalog_coverage, popularity_bias, ranking_metrics
 from discerner.evaluation.splits import random_split
-from discerner.models import Popularity, PureSVD
+from discerner.models import Blend, ItemKNN, Popularity, PureSVD, UserKNN
 from discerner.models.base import Recommender
 from discerner.schema import PRODUCT_ID, USER_ID
 
@@ -23,16 +23,41 @@ logger = logging.getLogger(__name__)
 
 Factory = Callable[..., Recommender]
 
+
+def expand_grid(grid: Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]]) -> list[dict]:
+    """A parameter grid as a list of dicts: a dict of lists is expanded to its product."""
+    if isinstance(grid, Mapping):
+        names = list(grid)
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    return [dict(params) for params in grid]
+
+
 # The candidate families and their grids: the single source of the default model search.
 DEFAULT_CANDIDATES: dict[str, tuple[Factory, list[dict[str, Any]]]] = {
     "popularity": (Popularity, [{}]),
     "pure_svd": (
         PureSVD,
-        [
-            {"n_components": c, "popularity_exponent": e, "weighting": "binary"}
-            for c in (16, 32, 64)
-            for e in (0.0, 0.25)
-        ],
+        expand_grid({"n_components": [8, 12, 16, 24, 32, 48], "popularity_exponent": [0.0, 0.1]}),
+    ),
+    "item_knn": (
+        ItemKNN,
+        expand_grid({"k": [100, 400], "alpha": [0.5, 0.7], "beta": [0.0, 0.2], "shrink": [10.0]}),
+    ),
+    "rp3beta": (
+        ItemKNN,
+        expand_grid(
+            {
+                "similarity": ["rp3beta"],
+                "k": [100, 200],
+                "alpha": [0.6, 0.8, 1.0],
+                "beta": [0.4, 0.6, 0.8],
+            }
+        ),
+    ),
+    "user_knn": (UserKNN, expand_grid({"k": [50, 100, 200]})),
+    "blend": (
+        Blend,
+        expand_grid({"n_components": [16, 24, 32], "svd_weight": [0.3, 0.5, 0.7]}),
     ),
 }
 
@@ -95,14 +120,6 @@ def evaluate(
         values.update(evaluate_model(model, train, test, k))
         rows += [{"model": name, "metric": m, "value": v} for m, v in values.items()]
     return pd.DataFrame(rows, columns=["model", "metric", "value"])
-
-
-def expand_grid(grid: Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]]) -> list[dict]:
-    """A parameter grid as a list of dicts: a dict of lists is expanded to its product."""
-    if isinstance(grid, Mapping):
-        names = list(grid)
-        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
-    return [dict(params) for params in grid]
 
 
 def grid_search(
@@ -197,3 +214,57 @@ def select_model(
         metric=metric,
         results=results[["family", "params", metric, "fit_seconds"]],
     )
+
+
+@dataclass
+class ProtocolResult:
+    """The outcome of `accuracy_protocol`: the test table and the selection that chose a model."""
+
+    table: pd.DataFrame
+    selection: Selection
+
+
+def accuracy_protocol(
+    interactions: pd.DataFrame,
+    seed: int = 42,
+    test_fraction: float = 0.2,
+    k: Iterable[int] = (10,),
+    candidates: Mapping[str, tuple[Factory, Any]] | None = None,
+    baselines: Mapping[str, Recommender] | None = None,
+) -> ProtocolResult:
+    """The accuracy protocol of the benchmarks: per-user random holdout, selection on train only.
+
+    Holds out `test_fraction` of each user's rows (`random_split` with `seed`); every held-out
+    row is relevant and candidates are the training products the user has not rated. The
+    library's `select_model` runs on the training part alone (its validation split is carved
+    out of it); the selected configuration, refitted on the whole training part, and the
+    baselines (default: every family with default parameters) are scored on the test part.
+
+    Args:
+        interactions: All interactions.
+        seed: Seed of the test split and of the validation split.
+        test_fraction: Share of each user's rows held out for the test.
+        k: Cut-offs reported.
+        candidates: Passed to `select_model`.
+        baselines: Name -> unfitted model; default every family with default parameters.
+
+    Returns:
+        ProtocolResult with the tidy test table (model `selected` is the selection's choice).
+    """
+    train, test = random_split(interactions, test_fraction, seed)
+    selection = select_model(train, seed=seed, candidates=candidates)
+    models = dict(baselines if baselines is not None else default_models())
+    models["selected"] = selection.build()
+    return ProtocolResult(table=evaluate(models, train, test, k), selection=selection)
+
+
+def default_models() -> dict[str, Recommender]:
+    """Every model family with its default parameters, keyed by family name."""
+    return {
+        "popularity": Popularity(),
+        "pure_svd": PureSVD(),
+        "item_knn": ItemKNN(),
+        "rp3beta": ItemKNN(similarity="rp3beta", alpha=0.8, beta=0.6),
+        "user_knn": UserKNN(),
+        "blend": Blend(),
+    }

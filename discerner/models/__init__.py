@@ -1,7 +1,9 @@
 """Recommenders: popularity, PureSVD, item and user kNN; `load` rebuilds a saved model."""
 
 from discerner.models.base import Recommender, load
+from discerner.models.blend import Blend
+from discerner.models.knn import ItemKNN, UserKNN
 from discerner.models.popularity import Popularity
 from discerner.models.svd import PureSVD
 
-__all__ = ["Popularity", "PureSVD", "Recommender", "load"]
+__all__ = ["Blend", "ItemKNN", "Popularity", "PureSVD", "Recommender", "UserKNN", "load"]

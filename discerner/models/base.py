@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
-BATCH_USERS = 1024
 # Below this catalogue size a full stable sort is as fast as argpartition and breaks ties by id.
 FULL_SORT_LIMIT = 4096
 
@@ -48,6 +47,8 @@ class Recommender:
 
     duplicates: str = "last"
     weighting: str = "none"
+    # Users scored at once by `recommend`: bounds the dense (batch, n_products) score block.
+    batch_users: ClassVar[int] = 1024
     # Names of the model's own fitted attributes that `save` writes (arrays or CSR matrices).
     _state: ClassVar[tuple[str, ...]] = ()
     _base_state: ClassVar[tuple[str, ...]] = (
@@ -178,10 +179,10 @@ class Recommender:
         users = pd.unique(np.atleast_1d(np.asarray(user_ids, dtype=np.int64)))
         rows = self._history_rows(users, history)
         parts = []
-        for start in range(0, len(users), BATCH_USERS):
-            batch = rows[start : start + BATCH_USERS]
+        for start in range(0, len(users), self.batch_users):
+            batch = rows[start : start + self.batch_users]
             columns, scores = self._top_rows(batch, n, exclude_seen)
-            parts.append((users[start : start + BATCH_USERS], columns, scores))
+            parts.append((users[start : start + self.batch_users], columns, scores))
         return self._frame(parts)
 
     def _history_rows(self, users: np.ndarray, history: pd.DataFrame | None) -> sp.csr_matrix:

@@ -5,12 +5,17 @@ import pandas as pd
 import pytest
 
 from discerner.errors import NotFittedError
-from discerner.models import Popularity, PureSVD, load
+from discerner.models import Blend, ItemKNN, Popularity, PureSVD, UserKNN, load
 
 MODELS = {
     "popularity": lambda: Popularity(),
     "pure_svd": lambda: PureSVD(n_components=4),
     "pure_svd_scaled": lambda: PureSVD(n_components=4, popularity_exponent=0.5, weighting="bm25"),
+    "item_knn": lambda: ItemKNN(k=10),
+    "item_knn_asymmetric": lambda: ItemKNN(k=5, alpha=0.8, beta=0.3, weighting="log"),
+    "rp3beta": lambda: ItemKNN(k=10, similarity="rp3beta", alpha=0.8, beta=0.4),
+    "user_knn": lambda: UserKNN(k=5),
+    "blend": lambda: Blend(n_components=4, k=10),
 }
 
 
