@@ -37,9 +37,24 @@ def setup(home: str | os.PathLike[str] | None = None, tracking_uri: str | None =
     """
     root = config.ensure_home(home)
     uri = tracking_uri or config.tracking_uri(root)
+    _create_database(uri, config.artifact_root(root))
     mlflow.set_tracking_uri(uri)
     logger.debug("MLflow tracking URI: %s", uri)
     return uri
+
+
+def _create_database(uri: str, artifacts: Path) -> None:
+    """Create a missing SQLite tracking database with its default artifact root in `artifacts`.
+
+    MLflow would otherwise create it on first use with the `Default` experiment's artifacts
+    in `./mlruns` of whatever folder the first command ran in.
+    """
+    if not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
+        return
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    logger.info("Creating the MLflow tracking database %s", uri)
+    SqlAlchemyStore(uri, str(artifacts)).engine.dispose()
 
 
 def experiment_id(name: str = EXPERIMENT, home: str | os.PathLike[str] | None = None) -> str:
@@ -99,3 +114,14 @@ def runs_frame(
         max_results=max_results,
         order_by=["attributes.start_time DESC"],
     )
+
+
+def log_new_params(params: dict) -> None:
+    """Log the params the active run does not have yet.
+
+    `mlflow run` logs an entry point's parameters as given on the command line (`0`, `42`);
+    logging the same key again with another spelling (`None`, `42.0`) is an error in MLflow.
+    """
+    run = mlflow.active_run()
+    existing = MlflowClient().get_run(run.info.run_id).data.params if run else {}
+    mlflow.log_params({k: v for k, v in params.items() if k not in existing})

@@ -93,7 +93,7 @@ class Scored:
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What a training run produced and decided."""
+    """What a training run produced and decided; `model` is the winner refitted on all data."""
 
     run_id: str
     version: str
@@ -103,14 +103,14 @@ class TrainOutcome:
     champion_score: float | None
     decision: registry.Decision
     results: pd.DataFrame
+    model: Any = field(repr=False, default=None)
 
     def summary(self) -> str:
         """A few lines for a person: the winner, the version, and the champion decision."""
         verdict = "promoted to champion" if self.decision.promote else "champion unchanged"
-        shown = [c for c in SUMMARY_COLUMNS if c in self.results.columns]
         return "\n".join(
             [
-                self.results[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+                brief(self.results),
                 f"Winner: {self.winner} (validation {self.validation_score:.4f})",
                 f"Registered version {self.version}: {verdict} ({self.decision.reason})",
                 f"MLflow run: {self.run_id}",
@@ -324,9 +324,9 @@ def log_model(model: Any, example_users: np.ndarray) -> mlflow.models.model.Mode
 
 def _log_data(interactions: pd.DataFrame, version: dict, settings: TrainSettings) -> None:
     mlflow.set_tag("data_version", json.dumps(version, sort_keys=True, default=str))
-    mlflow.log_params({f"data_{k}": v for k, v in version.items()})
-    mlflow.log_params(
+    tracking.log_new_params(
         {
+            **{f"data_{k}": v for k, v in version.items()},
             "seed": settings.seed,
             "validation_fraction": settings.validation_fraction,
             "metric": settings.metric,
@@ -370,14 +370,15 @@ def train(
         mlflow.set_tags({"registered_version": version, "decision": decision.reason})
     logger.info("version %s: %s", version, decision.reason)
     return TrainOutcome(
-        run.info.run_id,
-        version,
-        best.name,
-        best.metrics[settings.metric],
-        champion[0],
-        champion[1],
-        decision,
-        table,
+        run_id=run.info.run_id,
+        version=version,
+        winner=best.name,
+        validation_score=best.metrics[settings.metric],
+        champion_version=champion[0],
+        champion_score=champion[1],
+        decision=decision,
+        results=table,
+        model=winner,
     )
 
 
@@ -482,10 +483,17 @@ def evaluate_versions(
         experiment_id=tracking.experiment_id(experiment, home), run_name="evaluate"
     ):
         mlflow.set_tag("data_version", json.dumps(data_version, sort_keys=True, default=str))
-        mlflow.log_params({"split": split, "seed": seed, "test_fraction": test_fraction})
+        tracking.log_new_params({"split": split, "seed": seed, "test_fraction": test_fraction})
         for version in tqdm(chosen, desc="versions", unit="version"):
             rows.append(_evaluate_one(name, version, train_part, test, split, ks))
     return pd.DataFrame(rows)
+
+
+def brief(table: pd.DataFrame) -> str:
+    """A results or evaluation table as text, with only the headline columns."""
+    keep = ["version", "model_class", *SUMMARY_COLUMNS]
+    shown = table[[c for c in keep if c in table.columns]]
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
 def _versions(name: str, versions: list[str] | str | None) -> list:

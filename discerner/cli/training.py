@@ -114,7 +114,7 @@ def evaluate(
         )
     except training.TrainingError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(table.to_string(index=False))
+    click.echo(training.brief(table))
 
 
 @main.command()

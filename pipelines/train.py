@@ -1,0 +1,45 @@
+"""Entry point `train`: fit and compare candidates, register the best, guard the champion.
+
+Inputs: the store in `$DISCERNER_HOME` (read-only snapshot); the registered model name, alias,
+selection metric, seed, validation fraction, candidate families and validation user cap.
+Outputs: one parent MLflow run (data version, split, parameters, plots, `candidates.csv`) with a
+nested run per candidate (parameters, `ndcg_at_10` and the other metrics, timings); the winner
+refitted on all data and logged as the pyfunc model `model`; a new registered version; the
+`champion` alias moved only when the winner beats the current champion on the same split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from discerner import training
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments and run `discerner.training.train`."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__)
+    parser.add_argument("--name", default="discerner", help="Registered model name.")
+    parser.add_argument("--alias", default="champion", help="Alias of the serving version.")
+    parser.add_argument("--metric", default="ndcg_at_10", help="Selection metric.")
+    parser.add_argument("--seed", type=float, default=42, help="Seed of the split.")
+    parser.add_argument("--validation-fraction", type=float, default=0.2)
+    parser.add_argument("--candidates", default="all", help="Comma-separated families, or all.")
+    parser.add_argument("--max-validation-users", type=float, default=0, help="0: every user.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    families = None if args.candidates == "all" else tuple(args.candidates.split(","))
+    settings = training.TrainSettings(
+        name=args.name,
+        alias=args.alias,
+        metric=args.metric,
+        seed=int(args.seed),
+        validation_fraction=args.validation_fraction,
+        families=families,
+        max_validation_users=int(args.max_validation_users) or None,
+    )
+    print(training.train(settings).summary())
+
+
+if __name__ == "__main__":
+    main()
