@@ -369,22 +369,32 @@ def load(directory: str | Path) -> Recommender:
 def top_n_indices(scores: np.ndarray, n: int) -> np.ndarray:
     """Column indices of the n largest values per row, best first; ties go to the lower index.
 
+    Large rows avoid a full partition: the n-th largest of the row's chunk maxima is a lower
+    bound of its n-th largest value, so only the few values above it are sorted.
+
     Args:
-        scores: Dense (n_rows, n_columns) array.
+        scores: Dense (n_rows, n_columns) array without NaN.
         n: How many per row (capped at n_columns).
 
     Returns:
         int64 array (n_rows, min(n, n_columns)).
     """
-    n = min(n, scores.shape[1])
-    if n <= 0:
-        return np.empty((scores.shape[0], 0), dtype=np.int64)
-    if scores.shape[1] <= FULL_SORT_LIMIT:
+    n_rows, n_columns = scores.shape
+    n = min(n, n_columns)
+    if n <= 0 or n_rows == 0:
+        return np.empty((n_rows, max(n, 0)), dtype=np.int64)
+    n_chunks = max(4 * n, 64)
+    if n_columns <= FULL_SORT_LIMIT or n_chunks * 8 > n_columns:
         return np.argsort(-scores, axis=1, kind="stable")[:, :n]
-    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    values = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -values), axis=1)
-    return np.take_along_axis(part, order, axis=1)
+    starts = np.linspace(0, n_columns, n_chunks, endpoint=False).astype(np.int64)
+    maxima = np.maximum.reduceat(scores, starts, axis=1)
+    bound = np.partition(maxima, n_chunks - n, axis=1)[:, n_chunks - n]
+    rows, columns = np.nonzero(scores >= bound[:, None])
+    order = np.lexsort((columns, -scores[rows, columns], rows))
+    rows, columns = rows[order], columns[order]
+    first = np.searchsorted(rows, np.arange(n_rows))
+    take = first[:, None] + np.arange(n)
+    return columns[take].astype(np.int64)
 
 
 def _merge_one(columns: np.ndarray, values: np.ndarray, duplicates: str):

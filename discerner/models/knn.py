@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,8 +14,10 @@ from discerner.models.base import Recommender
 
 logger = logging.getLogger(__name__)
 
-# Dense similarity blocks hold block_rows x n_products floats; this bounds them to ~256 MB.
-BLOCK_FLOATS = 64_000_000
+# Dense similarity blocks hold block_rows x n_products floats; this bounds them to ~128 MB
+# (plus ~256 MB of partition indices) per thread.
+BLOCK_FLOATS = 32_000_000
+THREADS = min(4, os.cpu_count() or 1)
 SIMILARITIES = ("cosine", "rp3beta")
 
 
@@ -34,18 +38,19 @@ def row_normalize(matrix: sp.csr_matrix, power: float = 1.0) -> sp.csr_matrix:
 
 
 def top_k_rows(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep the k largest positive values of each row of a dense block.
+    """Keep the k largest positive values of each row of a dense block (the block is clobbered).
 
     Args:
-        block: Dense (n_rows, n_columns) array.
+        block: Dense (n_rows, n_columns) float array; negated in place to save a copy.
         k: Values kept per row.
 
     Returns:
         (rows, columns, values) of the kept entries.
     """
     k = min(k, block.shape[1])
-    columns = np.argpartition(-block, k - 1, axis=1)[:, :k]
-    values = np.take_along_axis(block, columns, axis=1)
+    np.negative(block, out=block)
+    columns = np.argpartition(block, k - 1, axis=1)[:, :k]
+    values = -np.take_along_axis(block, columns, axis=1)
     rows = np.repeat(np.arange(block.shape[0]), k)
     keep = values.ravel() > 0
     return rows[keep], columns.ravel()[keep], values.ravel()[keep]
@@ -54,29 +59,41 @@ def top_k_rows(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nd
 def blocked_top_k(left: sp.csr_matrix, right: sp.csr_matrix, k: int, finish) -> sp.csr_matrix:
     """Top-k per row of `finish(left @ right)`, computed a block of rows at a time.
 
-    Memory stays bounded by one dense block (BLOCK_FLOATS values) plus the kept entries.
+    Blocks run on `THREADS` threads (scipy's sparse product and numpy's partition release the
+    GIL); memory stays bounded by a few dense blocks of BLOCK_FLOATS values each.
 
     Args:
         left: (n, m) CSR matrix.
         right: (m, p) CSR matrix.
         k: Entries kept per row.
-        finish: Called as finish(dense_block, row_indices) -> dense block (normalise, mask).
+        finish: Called as finish(dense_block, row_indices) -> dense block; may work in place
+            (normalise, penalise, mask the diagonal).
 
     Returns:
         (n, p) CSR float32 with at most k entries per row.
     """
     n, p = left.shape[0], right.shape[1]
     size = max(1, min(n, BLOCK_FLOATS // max(p, 1)))
-    rows, columns, values = [], [], []
-    for start in tqdm(range(0, n, size), desc="similarity", leave=False, disable=n < 5 * size):
+
+    def one_block(start: int):
         index = np.arange(start, min(start + size, n))
         block = finish((left[index] @ right).toarray(), index)
-        r, c, v = top_k_rows(block, k)
-        rows.append(r + start)
-        columns.append(c)
-        values.append(v.astype(np.float32))
-    data = (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns)))
-    return sp.csr_matrix(data, shape=(n, p), dtype=np.float32)
+        rows, columns, values = top_k_rows(block, k)
+        return rows + start, columns, values.astype(np.float32)
+
+    starts = range(0, n, size)
+    with ThreadPoolExecutor(THREADS) as pool:
+        parts = list(
+            tqdm(
+                pool.map(one_block, starts),
+                total=len(starts),
+                desc="similarity",
+                leave=False,
+                disable=n < 5 * size,
+            )
+        )
+    rows, columns, values = (np.concatenate(part) for part in zip(*parts, strict=True))
+    return sp.csr_matrix((values, (rows, columns)), shape=(n, p), dtype=np.float32)
 
 
 class ItemKNN(Recommender):
@@ -128,7 +145,7 @@ class ItemKNN(Recommender):
         else:
             left = row_normalize(matrix.T.tocsr(), self.alpha)
             right = row_normalize(matrix, self.alpha)
-            finish = _masking(lambda block, index: block * penalty)
+            finish = _masking(lambda block, index: np.multiply(block, penalty, out=block))
         self.similarity_ = blocked_top_k(left, right, self.k, finish)
 
     def _cosine_parts(self, matrix: sp.csr_matrix, penalty: np.ndarray):
@@ -137,8 +154,11 @@ class ItemKNN(Recommender):
         columns_norm = np.power(norms, 2 * (1 - self.alpha))
 
         def normalise(block, index):
-            denominator = np.outer(rows_norm[index], columns_norm) + self.shrink
-            return block / np.maximum(denominator, 1e-12) * penalty
+            # block / (|x_i|^2a |x_j|^2(1-a) + shrink) * penalty_j, with one temporary.
+            denominator = np.outer(rows_norm[index], columns_norm)
+            denominator += self.shrink + 1e-12
+            denominator /= penalty
+            return np.divide(block, denominator, out=block)
 
         return matrix.T.tocsr(), matrix.tocsr(), _masking(normalise)
 
