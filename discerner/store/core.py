@@ -33,6 +33,7 @@ from discerner.store.log import LogWriter, read_log
 from discerner.store.tables import (
     ActivityTable,
     EntityTable,
+    UserIndexPart,
     iso_utc,
     now_micros,
 )
@@ -209,7 +210,8 @@ class Store:
         folder = self.path / manifest["snapshot"]
         snap.load_entities(folder / "users.parquet", self._users)
         snap.load_entities(folder / "products.parquet", self._products)
-        self._acts.add_sealed(snap.read_activities(folder / "activities.parquet"))
+        activities = snap.read_activities(folder / "activities.parquet")
+        self._acts.add_sealed(activities, UserIndexPart.load(folder))
         next_ids = manifest["next_ids"]
         self._users.next_id = max(self._users.next_id, next_ids["users"])
         self._products.next_id = max(self._products.next_id, next_ids["products"])
@@ -682,7 +684,9 @@ class Store:
         started = time.perf_counter()
         version = _version(state)
         name = f"{state['seq']:020d}"
-        snap.write_snapshot(self.path / "snapshots", name, _entity_tables(state), state["views"])
+        index = snap.snapshot_index(state["views"])
+        tables = _entity_tables(state)
+        snap.write_snapshot(self.path / "snapshots", name, tables, state["views"], index)
         manifest = {
             "format": snap.FORMAT,
             "seq": state["seq"],

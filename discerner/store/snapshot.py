@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from discerner.store.files import fsync_dir, fsync_file, write_bytes_atomically
-from discerner.store.tables import ACTIVITY_FIELDS, EntityTable
+from discerner.store.tables import ACTIVITY_DTYPES, ACTIVITY_FIELDS, EntityTable, UserIndexPart
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -68,13 +68,24 @@ def write_activities(path: Path, batches) -> int:
 
 
 def read_activities(path: Path) -> dict[str, np.ndarray]:
-    """Read an activities Parquet file into numpy columns, one column at a time (low peak)."""
-    out = {}
-    for field, column in _COLUMN_OF.items():
-        values = pq.read_table(path, columns=[column]).column(0)
-        if field == "ts":
-            values = values.cast(pa.int64())
-        out[field] = np.ascontiguousarray(values.to_numpy())
+    """Read an activities Parquet file into numpy columns.
+
+    Row group by row group into preallocated arrays, so the peak memory is the arrays plus one
+    row group, whatever the file's size.
+    """
+    source = pq.ParquetFile(path)
+    n = source.metadata.num_rows
+    out = {f: np.empty(n, ACTIVITY_DTYPES[f]) for f in ACTIVITY_FIELDS}
+    position = 0
+    for group in range(source.num_row_groups):
+        table = source.read_row_group(group)
+        rows = table.num_rows
+        for field, column in _COLUMN_OF.items():
+            values = table.column(column)
+            if field == "ts":
+                values = values.cast(pa.int64())
+            out[field][position : position + rows] = values.to_numpy()
+        position += rows
     return out
 
 
@@ -109,7 +120,7 @@ def load_entities(path: Path, table: EntityTable) -> None:
     )
 
 
-def write_snapshot(folder: Path, name: str, tables: dict, views) -> Path:
+def write_snapshot(folder: Path, name: str, tables: dict, views, index: UserIndexPart) -> Path:
     """Write users, products and activities Parquet files into a new snapshot folder.
 
     The files go to a temporary folder that is renamed into place once every file is durable.
@@ -119,6 +130,7 @@ def write_snapshot(folder: Path, name: str, tables: dict, views) -> Path:
         name: The new snapshot's folder name.
         tables: {"users": pa.Table, "products": pa.Table}.
         views: Activity chunk views (see `ActivityTable.views`).
+        index: The per-user index of the snapshot's activities (rows numbered from 0).
 
     Returns:
         The snapshot folder.
@@ -129,11 +141,20 @@ def write_snapshot(folder: Path, name: str, tables: dict, views) -> Path:
         pq.write_table(table, temp / f"{table_name}.parquet")
         fsync_file(temp / f"{table_name}.parquet")
     write_activities(temp / "activities.parquet", activity_batches(views))
+    index.save(temp)
     fsync_dir(temp)
     final = folder / name
     os.replace(temp, final)
     fsync_dir(folder)
     return final
+
+
+def snapshot_index(views) -> UserIndexPart:
+    """The per-user index of the live rows of activity views, numbered as a snapshot stores them."""
+    users = np.concatenate(
+        [cols["user"][alive] for cols, alive in views] or [np.empty(0, np.int64)]
+    )
+    return UserIndexPart.build(users, np.arange(len(users)))
 
 
 def content_hash(users: np.ndarray, products: np.ndarray, views) -> str:

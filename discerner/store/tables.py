@@ -9,8 +9,10 @@ their activities: one sorted part per sealed chunk, plus a dict for appended row
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
@@ -186,20 +188,53 @@ class Chunk:
 
 @dataclass
 class UserIndexPart:
-    """Sorted user ids of one sealed chunk with the global rows of each user's activities."""
+    """Sorted user ids of some rows, with the global row numbers of each user's activities.
+
+    `rows[bounds[i]:bounds[i + 1]]` are the rows of user `users[i]`. Row numbers are int32
+    when they fit, halving the index of a large store.
+    """
 
     users: np.ndarray
     bounds: np.ndarray
     rows: np.ndarray
 
+    FILES = ("index_users.npy", "index_bounds.npy", "index_rows.npy")
+
     @classmethod
-    def build(cls, users: np.ndarray, start: int) -> UserIndexPart:
-        order = np.argsort(users, kind="stable")
+    def build(cls, users: np.ndarray, rows: np.ndarray) -> UserIndexPart:
+        """Index `rows` (global row numbers) by their `users`."""
+        if len(users) == 0:
+            return cls(np.empty(0, np.int64), np.zeros(1, np.int64), np.empty(0, np.int32))
+        order = np.argsort(users)
         ordered = users[order]
         firsts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
         bounds = np.concatenate([[0], firsts, [len(ordered)]]).astype(np.int64)
-        order += start
-        return cls(ordered[bounds[:-1]] if len(ordered) else ordered, bounds, order)
+        kind = np.int32 if len(rows) == 0 or rows.max() < np.iinfo(np.int32).max else np.int64
+        return cls(ordered[bounds[:-1]], bounds, rows[order].astype(kind))
+
+    @classmethod
+    def merge(cls, parts: list[UserIndexPart]) -> UserIndexPart:
+        """One part indexing the rows of all `parts`."""
+        users = np.concatenate([np.repeat(p.users, np.diff(p.bounds)) for p in parts])
+        return cls.build(users, np.concatenate([p.rows.astype(np.int64) for p in parts]))
+
+    def save(self, folder: Path) -> None:
+        """Write the part as .npy files (fsynced) into `folder`."""
+        for name, array in zip(self.FILES, (self.users, self.bounds, self.rows), strict=True):
+            with open(folder / name, "wb") as handle:
+                np.save(handle, array)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    @classmethod
+    def load(cls, folder: Path) -> UserIndexPart | None:
+        """The part saved in `folder` (memory-mapped), or None when there is none."""
+        if not all((folder / name).exists() for name in cls.FILES):
+            return None
+        return cls(*(np.load(folder / name, mmap_mode="r") for name in cls.FILES))
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
     def lookup(self, user: int) -> np.ndarray:
         i = int(np.searchsorted(self.users, user))
@@ -219,15 +254,21 @@ class ActivityTable:
     next_id: int = 1
     total: int = 0
 
-    def add_sealed(self, cols: dict[str, np.ndarray]) -> None:
-        """Add a bulk of rows (a snapshot or an import), ids above every id so far."""
+    def add_sealed(self, cols: dict[str, np.ndarray], index: UserIndexPart | None = None):
+        """Add a bulk of rows (a snapshot or an import), ids above every id so far.
+
+        Args:
+            cols: The rows' columns.
+            index: Their per-user index, if already built (a snapshot's, with rows from 0).
+        """
         n = len(cols["id"])
         if n == 0:
             return
-        if self.chunks:
-            self.chunks[-1].sealed = True
+        self._seal_last()
         self.chunks.append(Chunk(cols, np.ones(n, bool), n, self.total, True))
-        self.parts.append(UserIndexPart.build(cols["user"], self.total))
+        if index is None or self.total != 0:
+            index = UserIndexPart.build(cols["user"], np.arange(self.total, self.total + n))
+        self._add_part(index)
         self.total += n
         self.live += n
         self.next_id = max(self.next_id, int(cols["id"][-1]) + 1)
@@ -237,8 +278,7 @@ class ActivityTable:
         for values in rows:
             chunk = self.chunks[-1] if self.chunks else None
             if chunk is None or chunk.sealed or chunk.n == len(chunk.alive):
-                if chunk is not None:
-                    chunk.sealed = True
+                self._seal_last()
                 chunk = Chunk.empty(self.total)
                 self.chunks.append(chunk)
             for name, value in zip(ACTIVITY_FIELDS, values, strict=True):
@@ -249,6 +289,30 @@ class ActivityTable:
             self.total += 1
             self.live += 1
             self.next_id = max(self.next_id, int(values[0]) + 1)
+
+    def _seal_last(self) -> None:
+        """Seal the last chunk; an appended one moves from the `recent` dict into an index part."""
+        if not self.chunks or self.chunks[-1].sealed:
+            return
+        chunk = self.chunks[-1]
+        chunk.sealed = True
+        if chunk.n == 0:
+            return
+        # `recent` only ever holds rows of the one unsealed chunk: they move to a part now.
+        self.recent.clear()
+        users = chunk.cols["user"][: chunk.n]
+        end = chunk.start + chunk.n
+        self._add_part(UserIndexPart.build(users, np.arange(chunk.start, end)))
+
+    def _add_part(self, part: UserIndexPart) -> None:
+        """Add an index part; merge the newest parts while they are of similar size.
+
+        Like a binary counter, this keeps O(log n) parts at an amortised O(log n) per row.
+        """
+        self.parts.append(part)
+        while len(self.parts) >= 2 and len(self.parts[-2]) <= 2 * len(self.parts[-1]):
+            merged = UserIndexPart.merge(self.parts[-2:])
+            self.parts[-2:] = [merged]
 
     def _locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts = np.fromiter((c.start for c in self.chunks), np.int64, len(self.chunks))

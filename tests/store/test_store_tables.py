@@ -215,3 +215,38 @@ def test_readonly_open_of_a_missing_store_is_empty(path):
     with Store.open(path, readonly=True) as reader:
         assert reader.count_users() == 0 and reader.interactions().empty
     assert not path.exists()
+
+
+def test_per_user_index_stays_right_across_chunks_imports_and_reopen(path, store, monkeypatch):
+    from discerner.store import tables
+
+    monkeypatch.setattr(tables, "APPEND_CHUNK", 4)  # many sealed chunks and index merges
+    for _ in range(3):
+        store.create_user()
+        store.create_product()
+    rng = np.random.default_rng(7)
+    expected = {1: [], 2: [], 3: [], 9: []}
+    for step in range(60):
+        user, product = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        if step % 20 == 19:
+            frame = pd.DataFrame({"user_id": [9, user], "product_id": [product, 2]})
+            frame["timestamp"] = [step, step]
+            store.import_interactions(frame, progress=False)
+            expected[9].append(product)
+            expected[user].append(2)
+        else:
+            store.add_activity(user, product, timestamp=step)
+            expected[user].append(product)
+    assert len(store._acts.parts) < 8
+
+    def check(opened):
+        for user, products in expected.items():
+            assert opened.user_history(user)[0].tolist() == products
+            listed = opened.list_activities(user_id=user, limit=1000)
+            assert [a["product_id"] for a in listed] == products
+
+    check(store)
+    store.compact()
+    store.close()
+    with Store.open(path, readonly=True) as reader:
+        check(reader)
