@@ -112,7 +112,7 @@ def popularity_bias(recommendations: dict[str, pd.DataFrame], train: pd.DataFram
     data = [popularity_percentiles(recommendations[n][PRODUCT_ID], train) for n in names]
     figure = Figure(figsize=(6.5, 0.45 * len(names) + 1.5), layout="constrained")
     axes = figure.subplots()
-    axes.boxplot(data, vert=False, tick_labels=names)
+    axes.boxplot(data, orientation="horizontal", tick_labels=names)
     axes.set(
         xlabel="popularity percentile of recommended products",
         xlim=(0, 101),

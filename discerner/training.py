@@ -299,12 +299,12 @@ def score_champion(
     """
     version, model = champion_configuration(settings)
     if version is None or model is None:
-        return (version.version if version else None), None
+        return (str(version.version) if version else None), None
     for s in scored:
         if type(s.model) is type(model) and s.model.get_params() == model.get_params():
-            return version.version, s.metrics[settings.metric]
+            return str(version.version), s.metrics[settings.metric]
     logger.info("re-scoring champion version %s on this validation split", version.version)
-    return version.version, score(model, train, validation, settings.ks)[settings.metric]
+    return str(version.version), score(model, train, validation, settings.ks)[settings.metric]
 
 
 # ---------------------------------------------------------------------------------- models
