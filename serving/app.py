@@ -2,33 +2,116 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, request
+from werkzeug.routing import IntegerConverter
 
 from discerner import config
+from serving import activities, auth, health, openapi, products, recs, users
+from serving.errors import register_errorhandlers
+from serving.metrics import Metrics, instrument
+from serving.recommender import ModelHolder
+from serving.state import Services
+from serving.throttle import LoginThrottle
+
+logger = logging.getLogger(__name__)
+
+# Every setting can also come from an environment variable of the same name.
+DEFAULTS: dict[str, Any] = {
+    "DISCERNER_SECRET_KEY": "",
+    "DISCERNER_TOKEN_SECONDS": 3600,
+    "DISCERNER_MAX_BODY_BYTES": 16 * 1024 * 1024,
+    "DISCERNER_LOGIN_FAILURES_PER_USER": 5,
+    "DISCERNER_LOGIN_FAILURES_PER_ADDRESS": 20,
+    "DISCERNER_LOGIN_WINDOW_SECONDS": 60.0,
+    "DISCERNER_POPULARITY_SECONDS": 30.0,
+}
+BLUEPRINTS = (health.bp, openapi.bp, auth.bp, users.bp, products.bp, activities.bp, recs.bp)
+
+
+class PositiveIdConverter(IntegerConverter):
+    """`<id:name>`: a positive 64-bit integer; anything else in the path is a 404."""
+
+    def __init__(self, url_map: Any):
+        super().__init__(url_map, min=1, max=2**63 - 1)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the API app.
 
     Args:
-        test_config: Settings that override the defaults (tests pass `DISCERNER_HOME` here).
+        test_config: Settings that override the defaults and the environment (tests pass
+            `DISCERNER_HOME` and short limits here).
 
     Returns:
-        The configured Flask app.
+        The configured Flask app, with its store open; `app.extensions["discerner"].close()`
+        closes it.
     """
     app = Flask(__name__)
-    app.config.from_mapping(DISCERNER_HOME=str(config.home()))
-    if test_config:
-        app.config.from_mapping(test_config)
+    load_config(app, test_config)
+    register_extensions(app)
     register_blueprints(app)
+    register_errorhandlers(app)
+    register_headers(app)
     return app
 
 
-def register_blueprints(app: Flask) -> None:
-    """Attach the resources."""
+def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Defaults, then environment variables, then `test_config`."""
+    app.config.from_mapping(DISCERNER_HOME=str(config.home()), **DEFAULTS)
+    for key, default in DEFAULTS.items():
+        if key in os.environ:
+            app.config[key] = type(default)(os.environ[key])
+    app.config.from_mapping(test_config or {})
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["DISCERNER_MAX_BODY_BYTES"])
+    app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    @app.get("/health")
-    def health():
-        return jsonify(status="ok")
+
+def register_extensions(app: Flask) -> None:
+    """Open the store and build the shared objects in `app.extensions["discerner"]`."""
+    from discerner.store import Store
+
+    home = config.ensure_home(app.config["DISCERNER_HOME"])
+    store = Store.open(config.store_dir(home))
+    settings = app.config
+    throttle = LoginThrottle(
+        {
+            "user": settings["DISCERNER_LOGIN_FAILURES_PER_USER"],
+            "addr": settings["DISCERNER_LOGIN_FAILURES_PER_ADDRESS"],
+        },
+        window=settings["DISCERNER_LOGIN_WINDOW_SECONDS"],
+    )
+    services = Services(
+        store=store,
+        models=ModelHolder(store, popularity_seconds=settings["DISCERNER_POPULARITY_SECONDS"]),
+        throttle=throttle,
+        metrics=Metrics(),
+        token_seconds=int(settings["DISCERNER_TOKEN_SECONDS"]),
+    )
+    app.extensions["discerner"] = services
+    services.metrics.watch(lambda: services)
+    auth.init_auth(app, home)
+    instrument(app, services.metrics)
+    logger.info("serving data folder %s", home)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach one blueprint per resource (ids in paths use the `id` converter)."""
+    app.url_map.converters["id"] = PositiveIdConverter
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+
+
+def register_headers(app: Flask) -> None:
+    """Security headers on every response; tokens are never cached."""
+
+    @app.after_request
+    def _secure(response: Response) -> Response:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.endpoint == "auth.token":
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"
+        return response

@@ -2,37 +2,92 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from serving.app import create_app
 
+logger = logging.getLogger(__name__)
+
+# One line per request: client, request line, status, bytes, milliseconds. Tokens travel in
+# headers and passwords in bodies, neither of which is logged.
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
+
 
 class _Server(BaseApplication):
-    def __init__(self, app, options: dict):
-        self.application = app
+    def __init__(self, config: dict[str, Any], options: dict[str, Any]):
+        self.app_config = config
         self.options = options
         super().__init__()
 
-    def load_config(self):
+    def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
     def load(self):
-        return self.application
+        # Called in the worker, after the fork: the store's lock and threads belong to it.
+        return create_app(self.app_config)
 
 
-def run(home: Path, host: str, port: int, threads: int = 8) -> None:
-    """Serve the API until SIGTERM or SIGINT; in-flight requests finish first."""
-    app = create_app({"DISCERNER_HOME": str(home)})
-    options = {
+class GracefulThreadWorker(ThreadWorker):
+    """The gthread worker, closing idle keep-alive connections as soon as SIGTERM arrives.
+
+    gunicorn 26 waits for every open connection before a worker exits, and waits in one
+    `select` of the whole graceful timeout, so a client idling on a keep-alive connection
+    makes shutdown last the full timeout, after which the master kills the worker before the
+    store is closed. Idle connections carry no request, so closing them at once is safe;
+    requests in flight still finish.
+    """
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        self.method_queue.defer(self._close_idle_connections)
+
+    def _close_idle_connections(self) -> None:
+        for conn in (*self.keepalived_conns, *self.pending_conns):
+            conn.timeout = 0
+        self.murder_keepalived()
+        self.murder_pending()
+
+
+def _close_store(arbiter: Any, worker: Any) -> None:
+    app = getattr(worker, "wsgi", None)
+    services = getattr(app, "extensions", {}).get("discerner")
+    if services is not None:
+        services.close()
+        logger.info("store closed")
+
+
+def options(host: str, port: int, threads: int) -> dict[str, Any]:
+    """gunicorn settings: one worker process (the store's writer lock is per process)."""
+    return {
         "bind": f"{host}:{port}",
         "workers": 1,
-        "worker_class": "gthread",
+        "worker_class": "serving.wsgi.GracefulThreadWorker",
         "threads": threads,
+        "keepalive": 5,
         "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
         "graceful_timeout": 30,
+        "timeout": 120,
         "control_socket_disable": True,
+        "worker_exit": _close_store,
     }
-    _Server(app, options).run()
+
+
+def run(home: Path, host: str, port: int, threads: int = 8, **settings: Any) -> None:
+    """Serve the API until SIGTERM or SIGINT; in-flight requests finish, then the store closes.
+
+    Args:
+        home: The data folder.
+        host: The address to bind.
+        port: The port to bind.
+        threads: Request threads in the one worker process.
+        **settings: More app settings (`DISCERNER_*` keys of `serving.app.DEFAULTS`).
+    """
+    config = {"DISCERNER_HOME": str(home), **settings}
+    _Server(config, options(host, port, threads)).run()

@@ -1,4 +1,4 @@
-"""`discerner serve` and `discerner demo`: run the HTTP API and prepare a data folder for it."""
+"""`discerner serve`: run the HTTP API with a production WSGI server."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from discerner.cli import main
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
-@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Request threads.")
 def serve(host: str, port: int, threads: int) -> None:
-    """Serve the HTTP API with gunicorn (one process, a pool of threads)."""
+    """Serve the HTTP API with gunicorn (one process, a pool of threads).
+
+    Settings such as DISCERNER_SECRET_KEY and DISCERNER_TOKEN_SECONDS come from the
+    environment. SIGTERM finishes in-flight requests, then closes the store.
+    """
     from serving.wsgi import run
 
     run(home=config.ensure_home(), host=host, port=port, threads=threads)

@@ -1,0 +1,137 @@
+"""Authentication: the JWT setup, `POST /token`, login throttling and the signing secret."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, request
+from flask_jwt_extended import JWTManager, create_access_token
+
+from discerner.security import hash_password, verify_password
+from serving.errors import ApiError, error_response
+from serving.schemas import Credentials, Token
+from serving.spec import endpoint
+from serving.state import services
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("auth", __name__)
+SECRET_FILE = "secret_key"
+SCHEMES = ("token", "bearer")
+
+
+class AuthSchemeMiddleware:
+    """WSGI middleware: rewrite `Token x`, `token x` and `bearer x` to `Bearer x`.
+
+    flask-jwt-extended matches one scheme word, case-sensitively; the API accepts both words
+    in any case, so the header is normalised before the library reads it.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        value = environ.get("HTTP_AUTHORIZATION")
+        if value:
+            scheme, _, credentials = value.strip().partition(" ")
+            if scheme.lower() in SCHEMES:
+                environ["HTTP_AUTHORIZATION"] = "Bearer " + credentials.strip()
+        return self.wsgi_app(environ, start_response)
+
+
+def load_secret_key(home: Path) -> str:
+    """Read the signing secret kept in the data folder, creating it (mode 0600) the first time.
+
+    Args:
+        home: The data folder.
+
+    Returns:
+        The secret, the same across restarts so tokens survive them.
+    """
+    path = home / SECRET_FILE
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_hex(32))
+        handle.flush()
+        os.fsync(handle.fileno())
+    logger.info("generated a new signing secret in %s", path)
+    return path.read_text().strip()
+
+
+def init_auth(app: Flask, home: Path) -> JWTManager:
+    """Configure flask-jwt-extended so every token failure is the API's own 401 JSON."""
+    secret = app.config.get("DISCERNER_SECRET_KEY") or load_secret_key(home)
+    app.config.update(
+        JWT_SECRET_KEY=secret,
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_HEADER_TYPE="Bearer",
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=app.config["DISCERNER_TOKEN_SECONDS"]),
+    )
+    app.wsgi_app = AuthSchemeMiddleware(app.wsgi_app)
+    jwt = JWTManager(app)
+    jwt.token_in_blocklist_loader(_is_revoked)
+    jwt.unauthorized_loader(lambda reason: _unauthorized("missing or malformed Authorization"))
+    jwt.invalid_token_loader(lambda reason: _unauthorized("invalid token"))
+    jwt.expired_token_loader(lambda header, payload: _unauthorized("token has expired"))
+    jwt.revoked_token_loader(lambda header, payload: _unauthorized("token has been revoked"))
+    jwt.user_lookup_error_loader(lambda header, payload: _unauthorized("unknown account"))
+    jwt.token_verification_failed_loader(lambda header, payload: _unauthorized("invalid token"))
+    jwt.needs_fresh_token_loader(lambda header, payload: _unauthorized("invalid token"))
+    return jwt
+
+
+def _unauthorized(message: str) -> Response:
+    error = ApiError.unauthorized(message)
+    return error_response(error.status, error.message, error.headers)
+
+
+def _is_revoked(header: dict, payload: dict) -> bool:
+    # A changed password bumps token_version; a deleted account has none: both revoke.
+    account = services().store.get_account(payload["sub"])
+    return account is None or account["token_version"] != payload.get("ver")
+
+
+@bp.post("/token")
+@endpoint(
+    "Exchange a username and password (form fields or JSON) for a token",
+    tag="auth",
+    body=Credentials,
+    form=True,
+    auth=False,
+    responses={200: ("A token and its lifetime in seconds", Token)},
+)
+def token(body: Credentials):
+    keys = (f"user:{body.username}", f"addr:{request.remote_addr}")
+    throttle = services().throttle
+    wait = throttle.retry_after(keys)
+    if wait is not None:
+        raise ApiError.too_many_requests(wait)
+    account = services().store.get_account(body.username)
+    if not _password_matches(account, body.password):
+        throttle.failed(keys)
+        raise ApiError.unauthorized("wrong username or password")
+    throttle.succeeded(keys[0])
+    claims = {"ver": account["token_version"]}
+    issued = create_access_token(identity=account["username"], additional_claims=claims)
+    return {"token": issued, "expires_in": services().token_seconds}
+
+
+def _password_matches(account: dict | None, password: str) -> bool:
+    if account is None:
+        # Spend the same time as a real check, so a wrong username looks like a wrong password.
+        verify_password(password, _decoy_hash())
+        return False
+    return verify_password(password, account["password_hash"])
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    return hash_password(secrets.token_hex(16))

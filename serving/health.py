@@ -1,0 +1,49 @@
+"""Operational endpoints: `/health` (liveness), `/ready` (readiness) and `/metrics`."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from serving.errors import ApiError
+from serving.schemas import Health, Readiness
+from serving.spec import endpoint
+from serving.state import services
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+@endpoint(
+    "Liveness: the process answers",
+    tag="operations",
+    auth=False,
+    responses={200: ("Alive", Health)},
+)
+def health():
+    return {"status": "ok"}
+
+
+@bp.get("/ready")
+@endpoint(
+    "Readiness: the store is open and the model (or which fallback) is loaded",
+    tag="operations",
+    auth=False,
+    responses={200: ("Ready", Readiness), 503: ("Not ready", None)},
+)
+def ready():
+    current = services()
+    if not current.store_open():
+        raise ApiError.unavailable("the store is not open")
+    return {"status": "ready", "store": "open", "model": current.models.status()}
+
+
+@bp.get("/metrics")
+@endpoint(
+    "Prometheus metrics (text exposition format)",
+    tag="operations",
+    auth=False,
+    produces="text/plain",
+    responses={200: ("Metrics", None)},
+)
+def metrics():
+    return services().metrics.response()

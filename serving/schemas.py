@@ -1,0 +1,221 @@
+"""Pydantic models of requests and responses: they validate input and generate /openapi.json."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    field_validator,
+    model_validator,
+)
+
+MAX_PAGE = 10_000
+MAX_BATCH = 10_000
+MAX_ID = 2**63 - 1
+
+PositiveId = Annotated[int, Field(ge=1, le=MAX_ID, strict=False)]
+Score = Annotated[float, Field(allow_inf_nan=False, description="A finite number.")]
+AttributeValue = str | bool | int | float
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_RESERVED = frozenset({"id", "created_at", "external_id"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _reject_bool(value: Any) -> Any:
+    # JSON true/false are not numbers, even though Python says they are.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+class Credentials(_Strict):
+    """`POST /token` body, as form fields or JSON."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Token(BaseModel):
+    """A token to send as `Authorization: Token <token>`."""
+
+    token: str
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class EntityCreate(BaseModel):
+    """A body with an optional `external_id` and flat attributes as extra fields."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
+
+    external_id: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _check_attributes(self) -> EntityCreate:
+        for name, value in (self.model_extra or {}).items():
+            if name in _RESERVED or not _ATTRIBUTE_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid attribute name")
+            if not isinstance(value, AttributeValue) or (
+                isinstance(value, float) and value != value
+            ):
+                raise ValueError(f"attribute {name!r} must be a string, number or boolean")
+        return self
+
+    def attributes(self) -> dict[str, AttributeValue]:
+        """The flat attributes: every field but `external_id` that was given."""
+        fields = self.model_dump(exclude={"external_id"}, exclude_none=True)
+        return fields
+
+
+class UserCreate(EntityCreate):
+    """`POST /users` body (optional): an external id and attributes."""
+
+
+class ProductCreate(EntityCreate):
+    """`POST /products` body (optional): an external id, a category and other attributes."""
+
+    category: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class Created(BaseModel):
+    """The id of a created user or product."""
+
+    id: int
+
+
+class Entity(BaseModel):
+    """A user or product: its id, creation time, external id and attributes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    created_at: str | None = None
+    external_id: str | None = None
+
+
+class PageQuery(_Strict):
+    """Keyset pagination: items with id greater than `after`, at most `limit` of them."""
+
+    limit: int = Field(default=1000, ge=1, le=MAX_PAGE)
+    after: int = Field(default=0, ge=0, le=MAX_ID)
+
+
+class ActivityQuery(PageQuery):
+    """`GET /activities` filters on top of pagination."""
+
+    user_id: PositiveId | None = None
+    product_id: PositiveId | None = None
+
+
+class ActivityCreate(_Strict):
+    """`POST /users/{user_id}/products/{product_id}/activities` body (optional)."""
+
+    score: Score = 1.0
+    timestamp: datetime | None = Field(
+        default=None, description="ISO 8601 or Unix seconds; the server's clock when absent."
+    )
+
+    _no_bool = field_validator("score", "timestamp", mode="before")(_reject_bool)
+
+
+class ActivityIn(ActivityCreate):
+    """One activity of a bulk `POST /activities`."""
+
+    user_id: PositiveId
+    product_id: PositiveId
+
+    _no_bool_ids = field_validator("user_id", "product_id", mode="before")(_reject_bool)
+
+
+class ActivityBatch(RootModel[list[ActivityIn]]):
+    """`POST /activities` body: a JSON array of activities, stored all-or-nothing."""
+
+    root: list[ActivityIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Activity(BaseModel):
+    """A stored activity."""
+
+    id: int
+    user_id: int
+    product_id: int
+    score: float
+    timestamp: str | None = None
+
+
+class RecsQuery(_Strict):
+    """`GET /users/{user_id}/recs` options."""
+
+    n: int = Field(default=10, ge=1, le=1000)
+    exclude: str | None = Field(
+        default=None, pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$", description="Comma-separated ids."
+    )
+    category: str | None = Field(default=None, min_length=1, max_length=256)
+
+    def excluded_ids(self) -> list[int]:
+        """The ids in `exclude`, as integers."""
+        return [int(part) for part in self.exclude.split(",")] if self.exclude else []
+
+
+class Recommendation(BaseModel):
+    """One recommended product, best first."""
+
+    product_id: int
+    score: float
+
+
+class SimilarQuery(_Strict):
+    """`GET /products/{product_id}/similar` options."""
+
+    n: int = Field(default=10, ge=1, le=1000)
+
+
+class ErrorBody(BaseModel):
+    """Status and message of an error."""
+
+    status: int
+    message: str
+
+
+class Error(BaseModel):
+    """Every error response: `{"error": {"status", "message"}}`."""
+
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: str
+
+
+class Readiness(BaseModel):
+    """Readiness: the store and the model being served."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+    store: str
+    model: dict[str, Any]
+
+
+def error_message(error: Exception) -> str:
+    """A one-line message from a pydantic ValidationError: where and what, for the first error.
+
+    Args:
+        error: A `pydantic.ValidationError`.
+
+    Returns:
+        For example `"score: Input should be a finite number"`.
+    """
+    first = error.errors(include_url=False)[0]  # type: ignore[attr-defined]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"

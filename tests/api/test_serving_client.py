@@ -1,0 +1,70 @@
+"""The Python binding, `discerner.client.Client`, against a live server."""
+
+from __future__ import annotations
+
+import pytest
+
+from discerner.client import BadRequest, Client, NotFound, Unauthorized
+
+
+@pytest.fixture
+def api(live_server):
+    with Client(live_server.url, "alice", "correct horse battery staple") as client:
+        yield client
+
+
+def test_a_round_trip_through_every_resource(api):
+    user = api.create_user(external_id=None, country="NZ")
+    assert api.get_user(user)["country"] == "NZ"
+    books = [api.create_product(category="books") for _ in range(3)]
+    assert api.get_product(books[0])["category"] == "books"
+    stored = api.add_activity(user, books[0], score=4.5)
+    assert (stored["user_id"], stored["product_id"], stored["score"]) == (user, books[0], 4.5)
+    mine = api.activities(user_id=user)
+    assert [a["id"] for a in mine] == [stored["id"]]
+    recs = api.recommend(user, n=5)
+    assert books[0] not in [r["product_id"] for r in recs]
+
+
+def test_bulk_add_and_pagination_over_many_pages(api):
+    user = api.create_user()
+    products = [api.create_product() for _ in range(7)]
+    rows = [{"user_id": user, "product_id": p, "score": 2.0} for p in products]
+    stored = api.add_activities(rows)
+    assert [a["product_id"] for a in stored] == products
+    listed = api.activities(user_id=user, page_size=2)  # four pages
+    assert [a["id"] for a in listed] == [a["id"] for a in stored]
+    every_product = [p["id"] for p in api.products(page_size=3)]
+    assert every_product == sorted(every_product)
+    assert set(products) <= set(every_product)
+
+
+def test_errors_are_typed_and_carry_the_api_message(api):
+    with pytest.raises(NotFound) as missing:
+        api.get_user(10**9)
+    assert missing.value.message == f"unknown user {10**9}"
+    assert missing.value.status == 404
+    user = api.create_user()
+    with pytest.raises(BadRequest) as bad:
+        api.recommend(user, n=0)
+    assert bad.value.message.startswith("n:")
+    with pytest.raises(ValueError):
+        api.add_activities([{"user_id": user, "product_id": 1}] * 10_001)
+
+
+def test_a_refused_token_is_renewed_once_automatically(api):
+    api.health()
+    api.login()
+    api._token = api._token[:-4] + "AAAA"  # as if it had expired or been revoked
+    assert isinstance(api.users(), list)
+
+
+def test_wrong_credentials_raise_unauthorized(live_server):
+    with Client(live_server.url, "alice", "wrong") as client, pytest.raises(Unauthorized):
+        client.users()
+
+
+def test_health_and_ready_need_no_credentials(live_server):
+    with Client(live_server.url, "nobody", "nothing") as client:
+        assert client.health() == {"status": "ok"}
+        assert client.ready()["store"] == "open"
