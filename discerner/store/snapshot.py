@@ -154,7 +154,12 @@ def snapshot_index(views) -> UserIndexPart:
     users = np.concatenate(
         [cols["user"][alive] for cols, alive in views] or [np.empty(0, np.int64)]
     )
-    return UserIndexPart.build(users, np.arange(len(users)))
+    return UserIndexPart.build(users, 0)
+
+
+def release_memory() -> None:
+    """Hand memory Arrow keeps for reuse back to the system (after big reads and writes)."""
+    pa.default_memory_pool().release_unused()
 
 
 def content_hash(users: np.ndarray, products: np.ndarray, views) -> str:
@@ -164,8 +169,12 @@ def content_hash(users: np.ndarray, products: np.ndarray, views) -> str:
     """
     hashers = {f: hashlib.blake2b(digest_size=16) for f in ACTIVITY_FIELDS}
     for cols, alive in views:
-        for f in ACTIVITY_FIELDS:
-            hashers[f].update(np.ascontiguousarray(cols[f][alive]).data)
+        for start in range(0, len(alive), ROW_GROUP):  # in slices: little extra memory
+            keep = alive[start : start + ROW_GROUP]
+            for f in ACTIVITY_FIELDS:
+                hashers[f].update(
+                    np.ascontiguousarray(cols[f][start : start + ROW_GROUP][keep]).data
+                )
     total = hashlib.blake2b(digest_size=16)
     total.update(np.ascontiguousarray(users, np.int64).data)
     total.update(b"|")

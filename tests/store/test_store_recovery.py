@@ -190,3 +190,35 @@ def test_killed_writer_loses_no_acknowledged_write_and_leaves_no_half_batch(path
         assert present.get(float(tag)) == ids
     assert all(len(ids) == 3 for ids in present.values())
     assert rows["id"].is_unique
+
+
+def test_readonly_opens_racing_writes_and_compactions_see_every_acknowledged_write(path, shop):
+    import threading
+
+    stop, acknowledged, errors = threading.Event(), [0], []
+
+    def loop(step):
+        try:
+            while not stop.is_set():
+                step()
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    def write():
+        shop.add_activity(1, 1)
+        acknowledged[0] += 1
+
+    threads = [threading.Thread(target=loop, args=(f,)) for f in (write, shop.compact)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(15):
+            before = acknowledged[0]
+            with Store.open(path, readonly=True) as reader:
+                ids = [a["id"] for a in reader.list_activities(limit=10**6)]
+                assert len(ids) >= before and ids == list(range(1, len(ids) + 1))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert errors == []

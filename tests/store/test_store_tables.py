@@ -250,3 +250,32 @@ def test_per_user_index_stays_right_across_chunks_imports_and_reopen(path, store
     store.close()
     with Store.open(path, readonly=True) as reader:
         check(reader)
+
+
+def test_product_counts_sum_live_activities(shop):
+    shop.add_activities(
+        [
+            {"user_id": 1, "product_id": 3, "score": 2.0},
+            {"user_id": 2, "product_id": 3, "score": 0.5},
+            {"user_id": 2, "product_id": 1, "score": 4.0},
+            {"user_id": 1, "product_id": 2, "score": 1.0},
+        ]
+    )
+    shop.delete_product(2)
+    assert shop.product_counts().to_dict("list") == {
+        "product_id": [1, 3],
+        "count": [1, 2],
+        "score_sum": [4.0, 2.5],
+    }
+
+
+def test_product_counts_with_sparse_ids(store):
+    store.import_interactions(
+        pd.DataFrame({"user_id": [1, 2, 2], "product_id": [2**40, 5, 2**40], "score": [1.0, 2, 3]}),
+        progress=False,
+    )
+    assert store.product_counts().to_dict("list") == {
+        "product_id": [5, 2**40],
+        "count": [1, 2],
+        "score_sum": [2.0, 4.0],
+    }
