@@ -230,7 +230,7 @@ def fit_candidates(
     plot_users = users[:PLOT_USERS]
     scored = []
     for name, model in tqdm(candidates.items(), desc="candidates", unit="model"):
-        with mlflow.start_run(run_name=name, nested=True) as child:
+        with _child_run(name) as child:
             mlflow.log_params(_model_params(model))
             metrics = score(model, train, validation, ks)
             mlflow.log_metrics(metrics)
@@ -238,6 +238,12 @@ def fit_candidates(
         top = model.recommend(plot_users, n=10)[PRODUCT_ID].to_numpy()
         scored.append(Scored(name, model, metrics, top, child.info.run_id))
     return scored
+
+
+def _child_run(name: str):
+    """A nested run in the active run's experiment (MLflow would pick the default one)."""
+    parent = mlflow.active_run()
+    return mlflow.start_run(run_name=name, nested=True, experiment_id=parent.info.experiment_id)
 
 
 def _model_params(model: Any) -> dict[str, Any]:
@@ -514,7 +520,7 @@ def _evaluate_one(name, version, train_part, test, split, ks) -> dict[str, Any]:
 
     tags = version.tags or {}
     model = getattr(models, tags["model_class"])(**json.loads(tags["model_params"]))
-    with mlflow.start_run(run_name=f"{name} v{version.version}", nested=True):
+    with _child_run(f"{name} v{version.version}"):
         mlflow.log_params({"version": version.version, **_model_params(model)})
         metrics = score(model, train_part, test, ks)
         mlflow.log_metrics(metrics)

@@ -1,0 +1,166 @@
+"""The training pipeline: runs, plots, data versions, and the champion guard end to end."""
+
+import json
+
+import mlflow
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from discerner import config, registry, training
+from discerner.cli import main
+from discerner.models import Popularity, PureSVD
+
+
+def _train(candidates, frame=None, **settings):
+    return training.train(training.TrainSettings(candidates=candidates, **settings), frame)
+
+
+def test_first_training_logs_every_candidate_and_crowns_the_winner(home, generated, candidates):
+    outcome = _train(candidates, generated.activities)
+    assert outcome.version == "1"
+    assert outcome.decision.promote
+    assert str(registry.champion().version) == "1"
+    assert outcome.winner == outcome.results["model"].iloc[0]
+    assert outcome.validation_score == outcome.results["ndcg_at_10"].max()
+    client = MlflowClient()
+    children = client.search_runs(
+        [client.get_run(outcome.run_id).info.experiment_id],
+        f"tags.mlflow.parentRunId = '{outcome.run_id}'",
+    )
+    assert sorted(r.info.run_name for r in children) == sorted(candidates)
+    for child in children:
+        assert {"ndcg_at_10", "precision_at_10", "fit_seconds", "recommend_seconds"} <= set(
+            child.data.metrics
+        )
+        assert child.data.params["model_class"] in {"Popularity", "PureSVD"}
+    logged = {a.path for a in client.list_artifacts(outcome.run_id, "plots")}
+    assert logged == {
+        "plots/comparison.png",
+        "plots/metric_against_k.png",
+        "plots/popularity_bias.png",
+    }
+
+
+def test_personalised_models_beat_popularity_on_planted_data(home, generated, candidates):
+    table = _train(candidates, generated.activities).results.set_index("model")
+    assert table.loc["svd8", "ndcg_at_10"] > 1.2 * table.loc["popularity", "ndcg_at_10"]
+
+
+def test_the_winner_is_refitted_on_all_the_data(home, generated, candidates):
+    outcome = _train(candidates, generated.activities)
+    assert outcome.model.user_items_.nnz == len(
+        generated.activities.drop_duplicates(["user_id", "product_id"])
+    )
+
+
+def test_retraining_on_the_same_data_keeps_the_champion(home, generated, candidates):
+    first = _train(candidates, generated.activities)
+    second = _train(candidates, generated.activities)
+    assert second.version == "2"
+    assert not second.decision.promote
+    assert second.champion_version == "1"
+    assert second.champion_score == pytest.approx(first.validation_score)
+    assert second.validation_score == pytest.approx(first.validation_score)
+    assert "does not beat" in second.decision.reason
+    assert str(registry.champion().version) == "1"
+    tags = MlflowClient().get_model_version("discerner", "2").tags
+    assert float(tags["champion_score"]) == pytest.approx(first.validation_score)
+    assert tags["decision"] == "kept champion"
+
+
+def test_a_worse_candidate_is_never_promoted(home, generated, candidates):
+    best = _train(candidates, generated.activities)
+    worse = _train({"popularity": Popularity()}, generated.activities)
+    # The champion (a PureSVD) is not among the candidates: it was refitted and re-scored on
+    # the same validation split, which gives back the first run's score exactly.
+    assert worse.champion_score == pytest.approx(best.validation_score)
+    assert worse.validation_score < worse.champion_score
+    assert not worse.decision.promote
+    assert str(registry.champion().version) == "1"
+
+
+def test_a_better_candidate_takes_over(home, generated):
+    _train({"popularity": Popularity()}, generated.activities)
+    better = _train({"svd8": PureSVD(n_components=8)}, generated.activities)
+    assert better.decision.promote
+    assert better.validation_score > better.champion_score
+    assert str(registry.champion().version) == "2"
+
+
+def test_training_reads_the_store_and_records_its_data_version(store_home):
+    from discerner.store import Store
+
+    outcome = _train({"popularity": Popularity()})
+    with Store.open(config.store_dir(store_home), readonly=True) as store:
+        expected = store.data_version()
+    run = mlflow.get_run(outcome.run_id)
+    assert json.loads(run.data.tags["data_version"]) == json.loads(json.dumps(expected))
+    assert run.data.params["data_hash"] == str(expected["hash"])
+    assert run.data.params["seed"] == "42"
+    tags = MlflowClient().get_model_version("discerner", outcome.version).tags
+    assert json.loads(tags["data_version"])["hash"] == expected["hash"]
+
+
+def test_training_an_empty_store_says_so(home):
+    from discerner.store import Store
+
+    with Store.open(config.store_dir(config.ensure_home(home))):
+        pass
+    result = CliRunner().invoke(main, ["train"])
+    assert result.exit_code != 0
+    assert "no activities" in result.output
+
+
+def test_validation_users_are_capped_by_a_seeded_sample(generated):
+    settings = training.TrainSettings(max_validation_users=50)
+    train_part, validation = training.validation_split(generated.activities, settings)
+    again = training.validation_split(generated.activities, settings)[1]
+    assert validation[["user_id", "product_id"]].equals(again[["user_id", "product_id"]])
+    assert validation["user_id"].nunique() == 50
+    assert len(train_part) + (validation.index.size) < len(generated.activities)
+
+
+def test_candidate_families_come_from_the_library_grid():
+    from discerner.evaluation import DEFAULT_CANDIDATES
+    from discerner.evaluation.selection import expand_grid
+
+    found = training.candidate_models(training.TrainSettings(families=("popularity",)))
+    assert list(found) == ["popularity"]
+    assert len(training.candidate_models(training.TrainSettings())) == sum(
+        len(expand_grid(grid)) for _, grid in DEFAULT_CANDIDATES.values()
+    )
+    with pytest.raises(training.TrainingError, match="no candidate family"):
+        training.candidate_models(training.TrainSettings(families=("nope",)))
+
+
+def test_evaluate_versions_refits_each_configuration(home, generated, candidates):
+    _train(candidates, generated.activities)
+    _train({"popularity": Popularity()}, generated.activities)
+    table = training.evaluate_versions(versions="all", interactions=generated.activities)
+    assert table["version"].tolist() == [1, 2]
+    assert table["model_class"].tolist()[1] == "Popularity"
+    assert table.loc[0, "ndcg_at_10"] > table.loc[1, "ndcg_at_10"]
+    champion_only = training.evaluate_versions(split="temporal", interactions=generated.activities)
+    assert champion_only["version"].tolist() == [1]
+    tags = MlflowClient().get_model_version("discerner", "1").tags
+    assert float(tags["eval_temporal_ndcg_at_10"]) == pytest.approx(
+        champion_only.loc[0, "ndcg_at_10"]
+    )
+
+
+def test_cli_models_and_promote(home, generated, candidates):
+    _train(candidates, generated.activities)
+    _train({"popularity": Popularity()}, generated.activities)
+    runner = CliRunner()
+    listed = runner.invoke(main, ["models"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[1].split()[0] == "2"  # newest first, not the champion
+    assert lines[2].split()[:2] == ["*", "1"]
+    promoted = runner.invoke(main, ["promote", "2"])
+    assert promoted.exit_code == 0, promoted.output
+    assert "discerner@champion -> version 2" in promoted.output
+    missing = runner.invoke(main, ["promote", "7"])
+    assert missing.exit_code != 0
+    assert "cannot promote discerner version 7" in missing.output
