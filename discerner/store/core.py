@@ -9,10 +9,12 @@ import os
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from tqdm.auto import tqdm
 
 from discerner import schema
@@ -144,7 +146,10 @@ class Store:
             except (_Moved, FileNotFoundError):
                 logger.debug("store %s changed while opening; reading it again", self.path)
                 time.sleep(0.05)
-        raise StoreError(f"the store {self.path} kept changing while being opened")
+        raise StoreError(
+            f"could not open the store {self.path}: it kept changing while being read, or a"
+            " file it needs is missing"
+        )
 
     def _take_lock(self) -> None:
         fd = os.open(self.path / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
@@ -194,9 +199,11 @@ class Store:
 
     def _load(self, recover: bool) -> list[Path]:
         """Load the snapshot, then replay every log record after it; returns the log files."""
-        self._manifest = snap.read_manifest(self.path)
+        with self._reading(self.path / snap.MANIFEST):
+            self._manifest = snap.read_manifest(self.path)
         if self._manifest is not None:
-            self._load_snapshot(self._manifest)
+            with self._reading(self.path / self._manifest["snapshot"]):
+                self._load_snapshot(self._manifest)
         logs = sorted((self.path / "log").glob("*.wal"))
         for i, log in enumerate(logs):
             payloads, end, torn = read_log(log, last=i == len(logs) - 1)
@@ -218,6 +225,18 @@ class Store:
         self._products.next_id = max(self._products.next_id, next_ids["products"])
         self._acts.next_id = max(self._acts.next_id, next_ids["activities"])
         self._seq = self._snapshot_seq = manifest["seq"]
+
+    @contextmanager
+    def _reading(self, path: Path):
+        """Turn a failure to read a store file into the store's errors."""
+        try:
+            yield
+        except FileNotFoundError:
+            if self.readonly:  # most likely a compaction removed it meanwhile: read again
+                raise _Moved() from None
+            raise StoreCorruptError("a file the store needs is missing", path=str(path)) from None
+        except (pa.ArrowException, ValueError, KeyError) as exc:
+            raise StoreCorruptError(f"unreadable ({exc})", path=str(path)) from None
 
     def _torn_tail(self, log: Path, end: int, recover: bool) -> None:
         if not recover:
@@ -288,10 +307,12 @@ class Store:
 
     def _apply_import(self, op: dict, segment: dict | None) -> None:
         path = self.path / "segments" / op["segment"]
-        cols = segment if segment is not None else snap.read_activities(path)
+        if segment is None:
+            with self._reading(path):
+                segment = snap.read_activities(path)
         self._users.add_many(np.asarray(op["users"], np.int64), op["t"])
         self._products.add_many(np.asarray(op["products"], np.int64), op["t"])
-        self._acts.add_sealed(cols)
+        self._acts.add_sealed(segment)
         self._segments.append(path)
 
     def _check_writable(self) -> None:

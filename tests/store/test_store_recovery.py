@@ -222,3 +222,22 @@ def test_readonly_opens_racing_writes_and_compactions_see_every_acknowledged_wri
         for thread in threads:
             thread.join()
     assert errors == []
+
+
+def test_a_damaged_snapshot_or_missing_segment_is_a_clear_error(path, store):
+    store.import_interactions(pd.DataFrame({"user_id": [1], "product_id": [1]}), progress=False)
+    store._log.close()  # crash before compaction: the segment is still needed
+    store._release_lock()
+    store._closed = True
+    (segment,) = (path / "segments").iterdir()
+    segment.rename(path / "elsewhere")
+    with pytest.raises(StoreCorruptError, match="missing") as caught:
+        Store.open(path, compact_interval=0)
+    assert caught.value.path == str(segment)
+    (path / "elsewhere").rename(segment)
+    Store.open(path, compact_interval=0).close()  # folds the segment into a snapshot
+    manifest = json.loads((path / "manifest.json").read_text())
+    activities = path / manifest["snapshot"] / "activities.parquet"
+    activities.write_bytes(b"not parquet at all")
+    with pytest.raises(StoreCorruptError, match="unreadable"):
+        Store.open(path, compact_interval=0)
