@@ -27,8 +27,8 @@ from discerner.errors import (
     UnknownProductError,
     UnknownUserError,
 )
+from discerner.store import frames, values
 from discerner.store import snapshot as snap
-from discerner.store import values
 from discerner.store.accounts import AccountBook
 from discerner.store.files import fsync_dir, replace_atomically
 from discerner.store.log import LogWriter, read_log
@@ -476,17 +476,11 @@ class Store:
         return self._delete("del_product", self._products, product_id)
 
     def _delete(self, kind: str, table: EntityTable, entity_id: int) -> bool:
-        def build():
-            if table.row(entity_id) is None:
-                return None, False
-            return {"op": kind, "id": int(entity_id)}, True
-
         with self._lock:
             self._check_writable()
-            op, found = build()
-            if not found:
+            if table.row(entity_id) is None:
                 return False
-            log, seq = self._commit(op)
+            log, seq = self._commit({"op": kind, "id": int(entity_id)})
         log.wait(seq)
         return True
 
@@ -583,7 +577,7 @@ class Store:
         """
         with self._lock:
             views = self._acts.views()
-        totals = _product_totals(views)
+        totals = frames.product_totals(views)
         counts = {"product_id": totals[0], "count": totals[1], "score_sum": totals[2]}
         return pd.DataFrame(counts)
 
@@ -606,13 +600,13 @@ class Store:
         """A consistent copy of every live activity: user_id, product_id, score, timestamp."""
         with self._lock:
             views = self._acts.views()
-        cols = _concat(views, ("user", "product", "score", "ts"))
+        cols = frames.concat(views, ("user", "product", "score", "ts"))
         return pd.DataFrame(
             {
                 schema.USER_ID: cols["user"],
                 schema.PRODUCT_ID: cols["product"],
                 schema.SCORE: cols["score"],
-                schema.TIMESTAMP: _times(cols["ts"]),
+                schema.TIMESTAMP: frames.times(cols["ts"]),
             }
         )
 
@@ -620,13 +614,13 @@ class Store:
         """Live users: id, created_at, external_id and one column per attribute name."""
         with self._lock:
             frozen = self._users.frozen()
-        return _entity_frame(frozen)
+        return frames.entity_frame(frozen)
 
     def products_frame(self) -> pd.DataFrame:
         """Live products: id, created_at, external_id and one column per attribute name."""
         with self._lock:
             frozen = self._products.frozen()
-        return _entity_frame(frozen)
+        return frames.entity_frame(frozen)
 
     # ----------------------------------------------------------------- versions and files
 
@@ -641,7 +635,7 @@ class Store:
             if cached is not None and cached[0] == self._seq:
                 return dict(cached[1])
             state = self._capture()
-        version = _version(state)
+        version = frames.version_of(state)
         with self._lock:
             self._version_cache = (state["seq"], version)
         return dict(version)
@@ -670,10 +664,12 @@ class Store:
             state = self._capture()
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        version = _version(state)
-        tables = _entity_tables(state)
+        version = frames.version_of(state)
+        tables = frames.entity_tables(state)
         for name, table in tables.items():
-            replace_atomically(folder / f"{name}.parquet", lambda t, tb=table: _pq_write(tb, t))
+            replace_atomically(
+                folder / f"{name}.parquet", lambda t, tb=table: frames.write_table(tb, t)
+            )
         replace_atomically(
             folder / "activities.parquet",
             lambda t: snap.write_activities(t, snap.activity_batches(state["views"])),
@@ -715,10 +711,10 @@ class Store:
 
     def _write_snapshot(self, state: dict, retired: list[Path], folded: list[Path]) -> dict:
         started = time.perf_counter()
-        version = _version(state)
+        version = frames.version_of(state)
         name = f"{state['seq']:020d}"
         index = snap.snapshot_index(state["views"])
-        tables = _entity_tables(state)
+        tables = frames.entity_tables(state)
         snap.write_snapshot(self.path / "snapshots", name, tables, state["views"], index)
         manifest = {
             "format": snap.FORMAT,
@@ -853,80 +849,6 @@ def _activity_dict(record: list) -> dict:
     return dict(zip(("id", "user_id", "product_id", "score"), record[:4], strict=True)) | {
         "timestamp": iso_utc(record[4])
     }
-
-
-def _concat(views, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    out = {}
-    for name in names:
-        parts = [cols[name][alive] for cols, alive in views]
-        dtype = np.float64 if name == "score" else np.int64
-        out[name] = np.concatenate(parts) if parts else np.empty(0, dtype)
-    return out
-
-
-def _product_totals(views) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(product ids, activity counts, score sums) over the live rows of activity views."""
-    size = max((int(c["product"].max()) + 1 for c, _ in views if len(c["product"])), default=1)
-    if size > 1 << 26:  # ids too sparse to count densely: count over the distinct ids
-        cols = _concat(views, ("product", "score"))
-        ids, where = np.unique(cols["product"], return_inverse=True)
-        counts = np.bincount(where, minlength=len(ids))
-        return ids, counts, np.bincount(where, cols["score"], minlength=len(ids))
-    counts, sums = np.zeros(size, np.int64), np.zeros(size)
-    for cols, alive in views:
-        products = cols["product"][alive]
-        counts += np.bincount(products, minlength=size)
-        sums += np.bincount(products, weights=cols["score"][alive], minlength=size)
-    ids = np.flatnonzero(counts)
-    return ids.astype(np.int64), counts[ids], sums[ids]
-
-
-def _times(micros: np.ndarray) -> pd.Series:
-    return pd.Series(micros.view("datetime64[us]")).dt.tz_localize("UTC")
-
-
-def _entity_frame(table: EntityTable) -> pd.DataFrame:
-    rows = table.live_rows()
-    frame = pd.DataFrame(
-        {
-            "id": table.ids[rows],
-            "created_at": _times(table.created[rows]),
-            "external_id": pd.Series([table.external[r] for r in rows.tolist()], dtype=object),
-        }
-    )
-    attrs = [table.attrs[r] or {} for r in rows.tolist()]
-    names = sorted({key for a in attrs for key in a})
-    for name in names:
-        frame[name] = pd.Series([a.get(name) for a in attrs], dtype=object)
-    return frame
-
-
-def _entity_tables(state: dict) -> dict:
-    return {
-        "users": snap.entity_table(state["users"], state["users"].live_rows(), category=False),
-        "products": snap.entity_table(
-            state["products"], state["products"].live_rows(), category=True
-        ),
-    }
-
-
-def _version(state: dict) -> dict:
-    users = state["users"].ids[state["users"].live_rows()]
-    products = state["products"].ids[state["products"].live_rows()]
-    views = state["views"]
-    return {
-        "version": state["seq"],
-        "users": len(users),
-        "products": len(products),
-        "activities": int(sum(int(alive.sum()) for _, alive in views)),
-        "hash": snap.content_hash(users, products, views),
-    }
-
-
-def _pq_write(table, path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    pq.write_table(table, path)
 
 
 __all__ = ["Store"]
