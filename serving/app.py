@@ -16,6 +16,7 @@ from serving.metrics import Metrics, instrument
 from serving.recommender import ModelHolder
 from serving.state import Services
 from serving.throttle import LoginThrottle
+from serving.tokens import TokenCache
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def register_extensions(app: Flask) -> None:
         store=store,
         models=ModelHolder(store, popularity_seconds=settings["DISCERNER_POPULARITY_SECONDS"]),
         throttle=throttle,
+        tokens=TokenCache(),
         metrics=Metrics(),
         token_seconds=int(settings["DISCERNER_TOKEN_SECONDS"]),
     )

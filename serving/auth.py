@@ -17,6 +17,7 @@ from serving.errors import ApiError, error_response
 from serving.schemas import Credentials, Token
 from serving.spec import endpoint
 from serving.state import services
+from serving.tokens import is_current
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,7 @@ def _unauthorized(message: str) -> Response:
 
 def _is_revoked(header: dict, payload: dict) -> bool:
     # A changed password bumps token_version; a deleted account has none: both revoke.
-    account = services().store.get_account(payload["sub"])
-    return account is None or account["token_version"] != payload.get("ver")
+    return not is_current(payload["sub"], payload.get("ver"))
 
 
 @bp.post("/token")

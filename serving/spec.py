@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import request
-from flask_jwt_extended import verify_jwt_in_request
 from pydantic import BaseModel, ValidationError
 
 from serving.errors import ApiError
 from serving.schemas import error_message
+from serving.tokens import require_token
 
 JSON = "application/json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -59,7 +59,7 @@ def endpoint(summary: str, **options: Any) -> Callable[[Callable], Callable]:
             if spec.produces == JSON:
                 _check_accept()
             if spec.auth:
-                verify_jwt_in_request()
+                require_token()
             if spec.query is not None:
                 kwargs["query"] = _validate(spec.query, request.args.to_dict())
             if spec.body is not None:

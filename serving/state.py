@@ -12,15 +12,17 @@ if TYPE_CHECKING:
     from serving.metrics import Metrics
     from serving.recommender import ModelHolder
     from serving.throttle import LoginThrottle
+    from serving.tokens import TokenCache
 
 
 @dataclass
 class Services:
-    """The store, the model holder, the login throttle and the metrics of one app."""
+    """The store, the model holder, the login throttle, verified tokens and metrics of one app."""
 
     store: Store
     models: ModelHolder
     throttle: LoginThrottle
+    tokens: TokenCache
     metrics: Metrics
     token_seconds: int
     closed: bool = False

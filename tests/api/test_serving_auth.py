@@ -17,6 +17,7 @@ from discerner.security import hash_password
 from serving import create_app
 from serving.auth import load_secret_key
 from serving.throttle import LoginThrottle
+from serving.tokens import TokenCache, Verified
 
 
 def _error(response):
@@ -166,6 +167,7 @@ def test_short_configured_expiry_ends_the_token(client, auth, settings):
 
 def test_changing_the_password_revokes_earlier_tokens(client, auth, store):
     headers = auth.headers()
+    assert client.get("/users", headers=headers).status_code == 200  # now a verified token
     store.set_password("alice", hash_password("new password"))
     response = client.get("/users", headers=headers)
     assert response.status_code == 401
@@ -175,6 +177,7 @@ def test_changing_the_password_revokes_earlier_tokens(client, auth, store):
 
 def test_deleting_the_account_revokes_its_tokens(client, auth, store):
     headers = auth.headers()
+    assert client.get("/users", headers=headers).status_code == 200
     store.delete_account("alice")
     assert client.get("/users", headers=headers).status_code == 401
 
@@ -235,3 +238,15 @@ def test_secret_is_generated_once_with_owner_only_permissions(tmp_path):
     mode = stat.S_IMODE(os.stat(tmp_path / "secret_key").st_mode)
     assert mode == 0o600
     assert load_secret_key(tmp_path) == first
+
+
+def test_token_cache_forgets_the_least_recently_used():
+    cache = TokenCache(size=2)
+    for name in ("a", "b"):
+        cache.put(name, Verified(1.0, name, 0))
+    assert cache.get("a") == Verified(1.0, "a", 0)  # "b" is now the least recently used
+    cache.put("c", Verified(1.0, "c", 0))
+    assert cache.get("b") is None
+    assert cache.get("a") is not None and cache.get("c") is not None
+    cache.drop("a")
+    assert cache.get("a") is None

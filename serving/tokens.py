@@ -1,0 +1,85 @@
+"""Token checks on every request, with a cache of tokens whose signature is already verified."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import NamedTuple
+
+from flask import request
+from flask_jwt_extended import get_jwt, verify_jwt_in_request
+
+from serving.state import services
+
+
+class Verified(NamedTuple):
+    """What a verified token says: when it expires, whose it is, its token_version."""
+
+    expires: float
+    username: str
+    version: int
+
+
+class TokenCache:
+    """Recently verified tokens, so a client reusing its token skips the signature check.
+
+    Keys are exact token strings that passed flask-jwt-extended's full verification with this
+    app's secret; a hit still checks expiry and the account's token_version (revocation) on
+    every use. Decoding a JWT costs more than the rest of a small request, which is why this
+    exists.
+
+    Args:
+        size: Tokens kept at most (least recently used go first).
+    """
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._tokens: OrderedDict[str, Verified] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Verified | None:
+        """The cached claims of `token`, or None."""
+        with self._lock:
+            found = self._tokens.get(token)
+            if found is not None:
+                self._tokens.move_to_end(token)
+            return found
+
+    def put(self, token: str, verified: Verified) -> None:
+        """Remember a token that passed full verification."""
+        with self._lock:
+            self._tokens[token] = verified
+            self._tokens.move_to_end(token)
+            while len(self._tokens) > self.size:
+                self._tokens.popitem(last=False)
+
+    def drop(self, token: str) -> None:
+        """Forget a token (expired or revoked)."""
+        with self._lock:
+            self._tokens.pop(token, None)
+
+
+def require_token() -> None:
+    """Accept the request's token or raise the error that becomes the API's 401.
+
+    Raises:
+        flask_jwt_extended / PyJWT errors: turned into 401 JSON by the loaders in
+            `serving.auth.init_auth`.
+    """
+    cache = services().tokens
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    cached = cache.get(token)
+    if cached is not None:
+        if cached.expires > time.time() and is_current(cached.username, cached.version):
+            return
+        cache.drop(token)  # the full check below says why it fails
+    verify_jwt_in_request()
+    claims = get_jwt()
+    cache.put(token, Verified(float(claims["exp"]), claims["sub"], claims.get("ver")))
+
+
+def is_current(username: str, version: object) -> bool:
+    """Whether the account exists and its token_version is `version` (not revoked)."""
+    account = services().store.get_account(username)
+    return account is not None and account["token_version"] == version
