@@ -1,0 +1,117 @@
+"""Random sequences of writes, compactions and reopens agree with a plain-Python model."""
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from discerner.store import Store
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("user")),
+        st.tuples(st.just("product")),
+        st.tuples(st.just("activity"), st.integers(1, 6), st.integers(1, 6), st.integers(0, 9)),
+        st.tuples(st.just("del_user"), st.integers(1, 6)),
+        st.tuples(st.just("del_product"), st.integers(1, 6)),
+        st.tuples(st.just("compact")),
+        st.tuples(st.just("reopen")),
+    ),
+    max_size=40,
+)
+
+
+class Model:
+    """What the store should hold: live ids and activities as (id, user, product, score)."""
+
+    def __init__(self):
+        self.users, self.products, self.activities = set(), set(), []
+        self.next = {"user": 1, "product": 1, "activity": 1}
+
+    def apply(self, op) -> bool:
+        """Apply a write; False when the store must refuse it."""
+        kind = op[0]
+        if kind in ("user", "product"):
+            (self.users if kind == "user" else self.products).add(self.next[kind])
+            self.next[kind] += 1
+        elif kind == "activity":
+            _, user, product, score = op
+            if user not in self.users or product not in self.products:
+                return False
+            self.activities.append((self.next["activity"], user, product, float(score)))
+            self.next["activity"] += 1
+        elif kind == "del_user":
+            self.users.discard(op[1])
+            self.activities = [a for a in self.activities if a[1] != op[1]]
+        elif kind == "del_product":
+            self.products.discard(op[1])
+            self.activities = [a for a in self.activities if a[2] != op[1]]
+        return True
+
+
+def _state(store):
+    activities = [
+        (a["id"], a["user_id"], a["product_id"], a["score"])
+        for a in store.list_activities(limit=10**6)
+    ]
+    users = {u["id"] for u in store.list_users()}
+    return users, {p["id"] for p in store.list_products()}, activities
+
+
+def _run(store, op):
+    kind = op[0]
+    if kind == "user":
+        store.create_user()
+    elif kind == "product":
+        store.create_product()
+    elif kind == "activity":
+        store.add_activity(op[1], op[2], op[3])
+    elif kind == "del_user":
+        store.delete_user(op[1])
+    elif kind == "del_product":
+        store.delete_product(op[1])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPS)
+def test_store_agrees_with_the_model(ops):
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "store"
+        store, model = Store.open(path, compact_interval=0), Model()
+        try:
+            for op in ops:
+                if op[0] == "compact":
+                    store.compact()
+                elif op[0] == "reopen":
+                    store.close()
+                    store = Store.open(path, compact_interval=0)
+                elif model.apply(op):
+                    _run(store, op)
+                else:
+                    try:
+                        _run(store, op)
+                    except KeyError:  # UnknownUserError / UnknownProductError
+                        pass
+                    else:
+                        raise AssertionError(f"{op} should have been refused")
+            assert _state(store) == (model.users, model.products, model.activities)
+        finally:
+            store.close()
+        with Store.open(path, readonly=True) as reader:
+            assert _state(reader) == (model.users, model.products, model.activities)
+
+
+def test_another_process_opening_read_only_sees_acknowledged_writes(path, shop):
+    shop.add_activities([{"user_id": 1, "product_id": p} for p in (1, 2, 3)])
+    code = (
+        "import sys; from discerner.store import Store; "
+        "s = Store.open(sys.argv[1], readonly=True); "
+        "print(s.count_activities(), s.user_history(1)[0].tolist())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split("\n")[0] == "3 [1, 2, 3]"
