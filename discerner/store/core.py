@@ -420,7 +420,8 @@ class Store:
 
     def _get(self, table: EntityTable, entity_id) -> dict | None:
         with self._lock:
-            row = table.row(entity_id) if isinstance(entity_id, int | np.integer) else None
+            wanted = isinstance(entity_id, int | np.integer) and not isinstance(entity_id, bool)
+            row = table.row(entity_id) if wanted else None
             return None if row is None else table.record(row)
 
     def get_user_by_external_id(self, external_id: str) -> dict | None:
