@@ -107,3 +107,9 @@ def test_an_account_created_by_another_process_is_seen_by_an_open_server_store(h
         )
         assert listed.stdout.startswith("eve\t")
         assert server.get_account("eve")["token_version"] == 1
+
+
+def test_the_accounts_file_is_private(home):
+    _run("accounts", "create", "ada", "--password-stdin", input="pw\n")
+    book = AccountBook(config.store_dir(home))
+    assert book.path.stat().st_mode & 0o077 == 0

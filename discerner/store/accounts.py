@@ -122,7 +122,7 @@ class AccountBook:
         """Yield a fresh copy of the accounts under the file lock, then write it back."""
         if self.readonly:
             raise StoreReadOnlyError("the store is open read-only")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.folder / "accounts.lock", "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             accounts = _read(self.path) if self.path.exists() else {}
@@ -155,3 +155,4 @@ def _write(path: Path, accounts: dict[str, dict]) -> None:
         schema=SCHEMA,
     )
     pq.write_table(table, path)
+    os.chmod(path, 0o600)  # password hashes: readable by the owner only

@@ -117,7 +117,7 @@ class Store:
         self._segments: list[Path] = []
 
     def _open_writer(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._take_lock()
         try:
             for name in ("snapshots", "log", "segments"):
