@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Config, Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
 from discerner import config
 from serving import activities, auth, health, openapi, products, recs, users
 from serving.errors import register_errorhandlers
 from serving.metrics import Metrics, instrument
-from serving.recommender import ModelHolder
+from serving.recommender import ChampionSource, ModelHolder
 from serving.state import Services
 from serving.throttle import LoginThrottle
 from serving.tokens import TokenCache
@@ -29,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "DISCERNER_LOGIN_FAILURES_PER_ADDRESS": 20,
     "DISCERNER_LOGIN_WINDOW_SECONDS": 60.0,
     "DISCERNER_POPULARITY_SECONDS": 30.0,
+    "DISCERNER_MODEL_NAME": "discerner",
+    "DISCERNER_MODEL_ALIAS": "champion",
+    "DISCERNER_MODEL_POLL_SECONDS": 30.0,
 }
 BLUEPRINTS = (health.bp, openapi.bp, auth.bp, users.bp, products.bp, activities.bp, recs.bp)
 
@@ -77,27 +81,40 @@ def register_extensions(app: Flask) -> None:
 
     home = config.ensure_home(app.config["DISCERNER_HOME"])
     store = Store.open(config.store_dir(home))
-    settings = app.config
-    throttle = LoginThrottle(
-        {
-            "user": settings["DISCERNER_LOGIN_FAILURES_PER_USER"],
-            "addr": settings["DISCERNER_LOGIN_FAILURES_PER_ADDRESS"],
-        },
-        window=settings["DISCERNER_LOGIN_WINDOW_SECONDS"],
-    )
     services = Services(
         store=store,
-        models=ModelHolder(store, popularity_seconds=settings["DISCERNER_POPULARITY_SECONDS"]),
-        throttle=throttle,
+        models=build_models(app.config, store, home),
+        throttle=build_throttle(app.config),
         tokens=TokenCache(),
         metrics=Metrics(),
-        token_seconds=int(settings["DISCERNER_TOKEN_SECONDS"]),
+        token_seconds=int(app.config["DISCERNER_TOKEN_SECONDS"]),
     )
     app.extensions["discerner"] = services
     services.metrics.watch(lambda: services)
     auth.init_auth(app, home)
     instrument(app, services.metrics)
+    services.models.start()  # the champion loads in the background; /health answers meanwhile
     logger.info("serving data folder %s", home)
+
+
+def build_models(settings: Config, store: Any, home: Path) -> ModelHolder:
+    """The model holder, following `DISCERNER_MODEL_NAME@DISCERNER_MODEL_ALIAS`."""
+    name, alias = settings["DISCERNER_MODEL_NAME"], settings["DISCERNER_MODEL_ALIAS"]
+    return ModelHolder(
+        store,
+        ChampionSource(home, name, alias),
+        poll_seconds=float(settings["DISCERNER_MODEL_POLL_SECONDS"]),
+        popularity_seconds=float(settings["DISCERNER_POPULARITY_SECONDS"]),
+    )
+
+
+def build_throttle(settings: Config) -> LoginThrottle:
+    """Failed-login limits per username and per client address."""
+    limits = {
+        "user": int(settings["DISCERNER_LOGIN_FAILURES_PER_USER"]),
+        "addr": int(settings["DISCERNER_LOGIN_FAILURES_PER_ADDRESS"]),
+    }
+    return LoginThrottle(limits, window=float(settings["DISCERNER_LOGIN_WINDOW_SECONDS"]))
 
 
 def register_blueprints(app: Flask) -> None:

@@ -25,7 +25,7 @@ def health():
 
 @bp.get("/ready")
 @endpoint(
-    "Readiness: the store is open and the model (or which fallback) is loaded",
+    "Readiness: the store is open and the champion, if one is registered, is loaded",
     tag="operations",
     auth=False,
     responses={200: ("Ready", Readiness), 503: ("Not ready", None)},
@@ -34,7 +34,11 @@ def ready():
     current = services()
     if not current.store_open():
         raise ApiError.unavailable("the store is not open")
-    return {"status": "ready", "store": "open", "model": current.models.status()}
+    if not current.models.ready():
+        raise ApiError.unavailable("loading the champion model")
+    model = current.models.status()
+    status = "degraded" if model["state"] == "failed" else "ready"
+    return {"status": status, "store": "open", "model": model}
 
 
 @bp.get("/metrics")

@@ -11,6 +11,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -38,6 +39,7 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        ProcessCollector(registry=self.registry)  # memory, CPU and open files of the server
 
     def watch(self, services: Callable[[], Services]) -> None:
         """Report store sizes and the model version, read when scraped."""

@@ -1,4 +1,14 @@
-"""The model holder: which recommender answers `recs`, kept current beside the serving one."""
+"""The model holder: which recommender answers, kept current beside the one serving.
+
+Requests read the served model once and use that object to the end, so a swap (a plain
+attribute assignment) never changes a model under a request in flight. The champion is looked
+up and loaded in a background thread, at start, every `poll_seconds`, and on `request_check`
+(SIGHUP). Users with no history the champion knows, and every user while no champion is
+loaded, get popularity computed from the store's live counts, refreshed at a bounded interval;
+that is also how products created after training reach users: they are ranked by their live
+popularity for users without a personal signal, and they top up a champion's list when its own
+candidates run out (a category holding mostly new products).
+"""
 
 from __future__ import annotations
 
@@ -6,60 +16,214 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from discerner import config
+from discerner.matrix import index_of
+
 logger = logging.getLogger(__name__)
 
 POPULARITY = "popularity"
+SPARE = 16  # extra candidates asked for, to make up for products deleted since a fit
 
 
 @dataclass(frozen=True)
 class Served:
-    """A fitted model (anything with `recommend_history`) and the version it answers as."""
+    """A model with `recommend_history` and the version it answers as."""
 
     model: Any
     version: str
-    loaded_at: float
+    loaded_at: float = field(default_factory=time.monotonic)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class LivePopularity:
+    """Products ranked by their number of live activities (ties: lower id first).
+
+    Built from `Store.product_counts`, so it holds every product with an activity, including
+    products created after the champion was trained. Same fast-path face as the library's
+    models: `recommend_history`.
+
+    Args:
+        product_ids: Ids of products with live activities.
+        counts: Their activity counts.
+    """
+
+    def __init__(self, product_ids: np.ndarray, counts: np.ndarray):
+        order = np.lexsort((product_ids, -np.asarray(counts, dtype=np.float64)))
+        self.ranked_ids = np.asarray(product_ids, dtype=np.int64)[order]
+        self.ranked_counts = np.asarray(counts, dtype=np.float64)[order]
+
+    def recommend_history(
+        self,
+        product_ids: np.ndarray,
+        scores: np.ndarray,
+        n: int = 10,
+        exclude: np.ndarray | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top `n` by live popularity, never one in the history, `exclude` or not `allowed`."""
+        banned = np.concatenate([product_ids, exclude if exclude is not None else []])
+        ids, counts = self.ranked_ids, self.ranked_counts
+        if allowed is not None:
+            keep = np.isin(ids, allowed)
+            ids, counts = ids[keep], counts[keep]
+        head = slice(0, n + len(banned))  # the history can hide at most len(banned) of them
+        ids, counts = ids[head], counts[head]
+        keep = ~np.isin(ids, banned)
+        return ids[keep][:n], counts[keep][:n]
+
+
+class ChampionSource:
+    """Where the champion comes from: the MLflow registry in the data folder.
+
+    Args:
+        home: The data folder (its SQLite tracking database, unless MLFLOW_TRACKING_URI).
+        name: The registered model.
+        alias: The alias to follow.
+    """
+
+    def __init__(self, home: Path, name: str = "discerner", alias: str = "champion"):
+        self.uri = config.tracking_uri(home)
+        self.name = name
+        self.alias = alias
+
+    def version(self) -> Any | None:
+        """The registered version the alias points at, or None (no registry, model or alias)."""
+        database = self.uri.removeprefix("sqlite:///")
+        if self.uri.startswith("sqlite:///") and not Path(database).exists():
+            return None  # nothing trained yet; do not create a database by asking
+        from discerner import registry
+
+        return registry.champion(self.name, self.alias, mlflow_client=registry.client(self.uri))
+
+    def load(self, version: Any) -> Served:
+        """Load a version's library model (raises when its artifacts are missing or broken)."""
+        from discerner import registry
+
+        model, info = registry.load_version(version, mlflow_client=registry.client(self.uri))
+        return Served(model, f"{info['name']}/{info['version']}", info=info)
 
 
 class ModelHolder:
-    """Answers recommendations from the live store with the model being served.
-
-    Until a champion is served, that model is popularity fitted on the store's live data and
-    refitted in a background thread once it is older than `popularity_seconds`; requests keep
-    using the previous fit meanwhile, so none waits for a refit.
+    """Answers recommendations and similar products from the live store.
 
     Args:
         store: The open store; histories are read from it on every request.
-        popularity_seconds: The longest a popularity ranking is served before a refit starts.
+        source: Where champions come from; None serves popularity only.
+        poll_seconds: How often the registry is checked (0: only at start and on request).
+        popularity_seconds: The longest a popularity ranking is served before a refresh starts.
     """
 
-    def __init__(self, store: Any, popularity_seconds: float = 30.0):
+    def __init__(
+        self,
+        store: Any,
+        source: ChampionSource | None = None,
+        poll_seconds: float = 30.0,
+        popularity_seconds: float = 30.0,
+    ):
         self.store = store
+        self.source = source
+        self.poll_seconds = poll_seconds
         self.popularity_seconds = popularity_seconds
+        self.champion: Served | None = None
         self._popularity: Served | None = None
         self._refit_lock = threading.Lock()
-        self._closed = False
+        self._check_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._state: dict[str, Any] = {"state": "loading" if source else "none"}
+        self._watcher: threading.Thread | None = None
+        self._categories: tuple[dict, dict[str, np.ndarray]] | None = None
 
-    def served(self) -> Served:
-        """The model that answers now."""
-        current = self._popularity
-        if current is None:
-            with self._refit_lock:
-                if self._popularity is None:
-                    self._popularity = self._fit_popularity()
-            return self._popularity
-        if time.monotonic() - current.loaded_at > self.popularity_seconds:
-            self._refit_in_background()
-        return current
+    # ------------------------------------------------------------------ champion lifecycle
+    def start(self) -> None:
+        """Look for the champion in a background thread now and every `poll_seconds`."""
+        if self.source is None or self._watcher is not None:
+            return
+        self._watcher = threading.Thread(target=self._watch, name="champion-watcher", daemon=True)
+        self._watcher.start()
+
+    def request_check(self) -> None:
+        """Look at the registry again now (SIGHUP)."""
+        self._wake.set()
+
+    def check(self) -> None:
+        """Look up the champion once; load and swap to it when it changed.
+
+        A version that fails to load is logged and reported by `status`; the model already
+        serving (or popularity) keeps answering.
+        """
+        if self.source is None:
+            return
+        with self._check_lock:
+            try:
+                version = self.source.version()
+            except Exception as error:
+                logger.exception("cannot read the model registry")
+                self._state = {"state": "failed", "reason": f"registry unreadable: {error}"}
+                return
+            self._follow(version)
+
+    def _follow(self, version: Any) -> None:
+        if version is None:
+            if self.champion is not None:
+                logger.warning("no champion registered any more; serving popularity")
+            self.champion = None
+            self._state = {"state": "none", "reason": "no champion is registered"}
+            return
+        label = f"{version.name}/{version.version}"
+        if self.champion is not None and self.champion.version == label:
+            self._state = {"state": "loaded"}
+            return
+        if self._state.get("failed") == label:
+            return  # already tried; a new version or a restart will try again
+        started = time.perf_counter()
+        try:
+            loaded = self.source.load(version)
+        except Exception as error:
+            logger.exception("champion %s failed to load; still serving %s", label, self._label())
+            self._state = {"state": "failed", "failed": label, "reason": f"{label}: {error}"}
+            return
+        self.champion = loaded  # the swap: requests already running keep their reference
+        self._state = {"state": "loaded"}
+        logger.info("now serving %s (loaded in %.2f s)", label, time.perf_counter() - started)
+
+    def _watch(self) -> None:
+        while not self._closed.is_set():
+            self.check()
+            self._wake.wait(self.poll_seconds if self.poll_seconds > 0 else None)
+            self._wake.clear()
+
+    def close(self) -> None:
+        """Stop the watcher and background refreshes."""
+        self._closed.set()
+        self._wake.set()
+
+    # ------------------------------------------------------------------------------ status
+    def _label(self) -> str:
+        return self.champion.version if self.champion is not None else POPULARITY
+
+    def ready(self) -> bool:
+        """False only while the first look at the registry (and its load) is under way."""
+        return self._state["state"] != "loading"
 
     def status(self) -> dict[str, Any]:
-        """What `/ready` reports about the model."""
-        return {"source": POPULARITY, "version": POPULARITY, "reason": "no champion is served"}
+        """What `/ready` and `/metrics` report about the model."""
+        report: dict[str, Any] = {"version": self._label(), **self._state}
+        report.pop("failed", None)
+        if self.champion is not None:
+            info = self.champion.info
+            report |= {k: info[k] for k in ("model_class", "loaded_in_seconds") if k in info}
+        else:
+            report.setdefault("reason", "no champion is registered")
+        return report
 
+    # ------------------------------------------------------------------------------ answers
     def recommend(
         self,
         user_id: int,
@@ -78,53 +242,102 @@ class ModelHolder:
         Returns:
             `[{"product_id", "score"}, ...]` best first, and the version that answered.
         """
-        served = self.served()
-        if served.model is None:
-            return [], served.version
         history, scores = self.store.user_history(user_id)
         excluded = np.fromiter(exclude, dtype=np.int64)
-        # Products deleted since the model was fitted are dropped, so ask for a few more.
-        ids, values = served.model.recommend_history(
-            history, scores, n=n + 16, exclude=excluded, allowed=allowed
-        )
-        live = [
-            {"product_id": int(p), "score": float(s)}
-            for p, s in zip(ids, values, strict=True)
-            if self.store.has_product(int(p))
-        ]
-        return live[:n], served.version
+        served = self.champion
+        if served is None or not _knows_any(served.model, history):
+            served = self.popularity()
+        picks = self._live(served.model, history, scores, n, excluded, allowed)
+        if len(picks) < n and served.version != POPULARITY:
+            self._top_up(picks, history, scores, n, excluded, allowed)
+        return picks, served.version
 
-    def close(self) -> None:
-        """Stop starting background work."""
-        self._closed = True
+    def similar(self, product_id: int, n: int) -> tuple[list[dict], str]:
+        """Products most similar to `product_id` by the champion; empty without one."""
+        served = self.champion
+        if served is None or not hasattr(served.model, "similar_products"):
+            return [], self._label()
+        try:
+            frame = served.model.similar_products([product_id], n=n + SPARE)
+        except NotImplementedError:  # a champion without item similarity (popularity)
+            return [], served.version
+        pairs = zip(frame["similar_product_id"], frame["score"], strict=True)
+        found = [_pick(p, s) for p, s in pairs if self.store.has_product(int(p))]
+        return found[:n], served.version
+
+    def popularity(self) -> Served:
+        """The live popularity ranking, refreshed in the background when older than allowed."""
+        current = self._popularity
+        if current is None:
+            with self._refit_lock:
+                if self._popularity is None:
+                    self._popularity = self._count_popularity()
+            return self._popularity
+        if time.monotonic() - current.loaded_at > self.popularity_seconds:
+            self._refresh_in_background()
+        return current
 
     def refresh(self) -> None:
-        """Refit popularity now, in the calling thread."""
+        """Recount popularity now, in the calling thread."""
         with self._refit_lock:
-            self._popularity = self._fit_popularity()
+            self._popularity = self._count_popularity()
 
-    def _fit_popularity(self) -> Served:
-        from discerner.models import Popularity
+    def category_members(self, category: str) -> np.ndarray:
+        """Ids of live products whose category is `category` (int64, ascending)."""
+        categories = self.store.product_categories()  # the same dict until products change
+        cached = self._categories
+        if cached is None or cached[0] is not categories:
+            members: dict[str, list[int]] = {}
+            for product_id, name in categories.items():
+                members.setdefault(name, []).append(product_id)
+            arrays = {
+                name: np.sort(np.asarray(ids, dtype=np.int64)) for name, ids in members.items()
+            }
+            cached = self._categories = (categories, arrays)
+        return cached[1].get(category, np.empty(0, dtype=np.int64))
 
+    def _live(self, model, history, scores, n, excluded, allowed) -> list[dict]:
+        ids, values = model.recommend_history(
+            history, scores, n=n + SPARE, exclude=excluded, allowed=allowed
+        )
+        picks = [_pick(p, s) for p, s in zip(ids, values, strict=True)]
+        return [pick for pick in picks if self.store.has_product(pick["product_id"])][:n]
+
+    def _top_up(self, picks, history, scores, n, excluded, allowed) -> None:
+        taken = np.array([pick["product_id"] for pick in picks], dtype=np.int64)
+        more = self._live(
+            self.popularity().model, history, scores, n, np.concatenate([excluded, taken]), allowed
+        )
+        picks.extend(more[: n - len(picks)])
+
+    def _count_popularity(self) -> Served:
         started = time.perf_counter()
-        frame = self.store.interactions()
-        # With no activities yet there is nothing to rank: serve empty lists until there is.
-        model = Popularity().fit(frame) if len(frame) else None
-        logger.info("popularity refitted in %.3f s", time.perf_counter() - started)
-        return Served(model, POPULARITY, time.monotonic())
+        counts = self.store.product_counts()
+        ranking = LivePopularity(counts["product_id"].to_numpy(), counts["count"].to_numpy())
+        logger.debug("popularity recounted in %.3f s", time.perf_counter() - started)
+        return Served(ranking, POPULARITY)
 
-    def _refit_in_background(self) -> None:
-        if self._closed or not self._refit_lock.acquire(blocking=False):
+    def _refresh_in_background(self) -> None:
+        if self._closed.is_set() or not self._refit_lock.acquire(blocking=False):
             return
 
-        def refit() -> None:
+        def refresh() -> None:
             try:
-                self._popularity = self._fit_popularity()
+                self._popularity = self._count_popularity()
             except Exception:
-                logger.exception("popularity refit failed; serving the previous fit")
+                logger.exception("popularity refresh failed; serving the previous counts")
                 if self._popularity is not None:  # retry after another interval, not at once
                     self._popularity = replace(self._popularity, loaded_at=time.monotonic())
             finally:
                 self._refit_lock.release()
 
-        threading.Thread(target=refit, name="popularity-refit", daemon=True).start()
+        threading.Thread(target=refresh, name="popularity-refresh", daemon=True).start()
+
+
+def _knows_any(model: Any, history: np.ndarray) -> bool:
+    """Whether the model was fitted with any of the products in this history."""
+    return bool(len(history)) and bool((index_of(model.product_ids_, history) >= 0).any())
+
+
+def _pick(product_id: Any, score: Any) -> dict:
+    return {"product_id": int(product_id), "score": float(score)}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 from flask import Blueprint, jsonify
 
 from serving.errors import ApiError
-from serving.schemas import Recommendation, RecsQuery
+from serving.schemas import Recommendation, RecsQuery, SimilarQuery
 from serving.spec import endpoint
 from serving.state import services
 
@@ -26,7 +25,7 @@ def recommend(user_id: int, query: RecsQuery):
         raise ApiError.unknown_user(user_id)
     allowed = None
     if query.category is not None:
-        allowed = category_members(query.category)
+        allowed = current.models.category_members(query.category)
     recs, version = current.models.recommend(
         user_id, query.n, exclude=query.excluded_ids(), allowed=allowed
     )
@@ -35,8 +34,18 @@ def recommend(user_id: int, query: RecsQuery):
     return response
 
 
-def category_members(category: str) -> np.ndarray:
-    """The ids of live products in `category`, as an int64 array."""
-    categories = services().store.product_categories()
-    members = [pid for pid, value in categories.items() if value == category]
-    return np.asarray(members, dtype=np.int64)
+@bp.get("/products/<id:product_id>/similar")
+@endpoint(
+    "Products most similar to a product, by the served model (empty for unseen products)",
+    tag="recommendations",
+    query=SimilarQuery,
+    responses={200: ("Similar products, most similar first", list[Recommendation])},
+)
+def similar(product_id: int, query: SimilarQuery):
+    current = services()
+    if not current.store.has_product(product_id):
+        raise ApiError.unknown_product(product_id)
+    found, version = current.models.similar(product_id, query.n)
+    response = jsonify(found)
+    response.headers["X-Model-Version"] = version
+    return response

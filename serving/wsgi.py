@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import ThreadWorker
 
 from serving.app import create_app
@@ -32,9 +34,24 @@ class _Server(BaseApplication):
         # Called in the worker, after the fork: the store's lock and threads belong to it.
         return create_app(self.app_config)
 
+    def run(self) -> None:
+        _ForwardingArbiter(self).run()
+
+
+class _ForwardingArbiter(Arbiter):
+    """gunicorn's master, except that SIGHUP is passed to the worker instead of restarting it.
+
+    A restart would start a new worker while the old one still holds the store's writer lock;
+    the worker takes SIGHUP as "look for a new champion now".
+    """
+
+    def handle_hup(self) -> None:
+        self.log.info("SIGHUP: asking the worker to look for a new champion")
+        self.kill_workers(signal.SIGHUP)
+
 
 class GracefulThreadWorker(ThreadWorker):
-    """The gthread worker, closing idle keep-alive connections as soon as SIGTERM arrives.
+    """The gthread worker: SIGHUP looks for a new champion; SIGTERM closes idle connections.
 
     gunicorn 26 waits for every open connection before a worker exits, and waits in one
     `select` of the whole graceful timeout, so a client idling on a keep-alive connection
@@ -42,6 +59,16 @@ class GracefulThreadWorker(ThreadWorker):
     store is closed. Idle connections carry no request, so closing them at once is safe;
     requests in flight still finish.
     """
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        signal.signal(signal.SIGHUP, self._check_champion)
+
+    def _check_champion(self, sig: int, frame: Any) -> None:
+        app = getattr(self, "wsgi", None)  # None until the app is loaded
+        services = getattr(app, "extensions", {}).get("discerner")
+        if services is not None:
+            services.models.request_check()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)

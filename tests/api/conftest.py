@@ -21,9 +21,22 @@ SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
 
 def build_app(home, **settings):
-    """An app on a fresh data folder, with a fixed secret and the given settings."""
+    """An app on a fresh data folder, with a fixed secret and the given settings.
+
+    Returns once the first look for a champion is done, so tests see a settled model.
+    """
     config = {"TESTING": True, "DISCERNER_HOME": str(home), "DISCERNER_SECRET_KEY": SECRET}
-    return create_app({**config, **settings})
+    app = create_app({**config, **settings})
+    wait_until(app.extensions["discerner"].models.ready)
+    return app
+
+
+def wait_until(condition, timeout=30.0):
+    """Poll `condition` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {condition}"
+        time.sleep(0.01)
 
 
 @pytest.fixture
