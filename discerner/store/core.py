@@ -695,7 +695,16 @@ class Store:
                     return self._manifest["version"]
                 state, retired = self._capture(), self._rotate_log()
                 folded, self._segments = self._segments, []
-            return self._write_snapshot(state, retired, folded)
+            try:
+                return self._write_snapshot(state, retired, folded)
+            except BaseException:
+                # Nothing is lost (the old manifest and logs still hold everything); remember
+                # the files so that the next successful compaction removes them.
+                with self._lock:
+                    self._old_logs = [*retired, *self._old_logs]
+                    self._segments = [*folded, *self._segments]
+                shutil.rmtree(self.path / "snapshots" / f".{state['seq']:020d}.tmp", True)
+                raise
 
     def _rotate_log(self) -> list[Path]:
         """Start a new log file; returns the retired ones. Call holding the lock."""

@@ -241,3 +241,27 @@ def test_a_damaged_snapshot_or_missing_segment_is_a_clear_error(path, store):
     activities.write_bytes(b"not parquet at all")
     with pytest.raises(StoreCorruptError, match="unreadable"):
         Store.open(path, compact_interval=0)
+
+
+def test_a_failed_compaction_loses_nothing_and_the_next_one_cleans_up(path, shop, monkeypatch):
+    from discerner.store import snapshot
+
+    shop.add_activity(1, 1)
+    shop.import_interactions(pd.DataFrame({"user_id": [2], "product_id": [3]}), progress=False)
+    real = snapshot.write_activities
+
+    def full_disk(*args):
+        real(*args)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(snapshot, "write_activities", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        shop.compact()
+    shop.add_activity(2, 2)
+    monkeypatch.setattr(snapshot, "write_activities", real)
+    with Store.open(path, readonly=True) as reader:
+        assert reader.count_activities() == 3
+    shop.compact()
+    assert list((path / "segments").iterdir()) == []
+    assert len(list((path / "log").glob("*.wal"))) == 1
+    assert [p.name for p in (path / "snapshots").iterdir()] == [f"{shop._seq:020d}"]
