@@ -125,3 +125,44 @@ def log_new_params(params: dict) -> None:
     run = mlflow.active_run()
     existing = MlflowClient().get_run(run.info.run_id).data.params if run else {}
     mlflow.log_params({k: v for k, v in params.items() if k not in existing})
+
+
+def latest_run_id(run_name: str = "train", name: str = EXPERIMENT) -> str | None:
+    """The id of the newest top-level run called `run_name` (e.g. `train`), or None."""
+    runs = runs_frame(name)
+    if runs.empty:
+        return None
+    top = runs[(runs["tags.mlflow.runName"] == run_name) & _no_parent(runs)]
+    return None if top.empty else str(top["run_id"].iloc[0])
+
+
+def _no_parent(runs: pd.DataFrame) -> pd.Series:
+    if "tags.mlflow.parentRunId" not in runs.columns:
+        return pd.Series(True, index=runs.index)
+    return runs["tags.mlflow.parentRunId"].isna()
+
+
+def candidates_frame(run_id: str | None = None, name: str = EXPERIMENT) -> pd.DataFrame:
+    """The candidates of one training (default: the latest) as a wide metric table.
+
+    Returns:
+        One row per child run: `model` (the run name), `model_class`, then every metric
+        (`ndcg_at_10`, ...), best `ndcg_at_10` first; empty when there is no such run.
+    """
+    run_id = run_id or latest_run_id("train", name)
+    children = runs_frame(name, parent_run_id=run_id) if run_id else pd.DataFrame()
+    if children.empty:
+        return pd.DataFrame(columns=["model", "model_class"])
+    metrics = children.filter(like="metrics.").rename(columns=lambda c: c.removeprefix("metrics."))
+    table = pd.concat(
+        [
+            children["tags.mlflow.runName"].rename("model"),
+            children.get("params.model_class", pd.Series("", index=children.index)).rename(
+                "model_class"
+            ),
+            metrics,
+        ],
+        axis=1,
+    )
+    order = "ndcg_at_10" if "ndcg_at_10" in table.columns else "model"
+    return table.sort_values(order, ascending=order == "model", ignore_index=True)

@@ -179,17 +179,22 @@ def candidate_models(settings: TrainSettings) -> dict[str, Any]:
     if settings.candidates is not None:
         return dict(settings.candidates)
     from discerner.evaluation import DEFAULT_CANDIDATES
-    from discerner.evaluation.selection import expand_grid
 
     found = {}
     for family, (factory, grid) in DEFAULT_CANDIDATES.items():
         if settings.families is None or family in settings.families:
-            for params in expand_grid(grid):
-                found[candidate_name(family, params)] = factory(**params)
+            found |= grid_candidates(family, factory, grid)
     if not found:
         known = ", ".join(DEFAULT_CANDIDATES)
         raise TrainingError(f"no candidate family among {settings.families}; known: {known}")
     return found
+
+
+def grid_candidates(family: str, factory: Any, grid: Any) -> dict[str, Any]:
+    """Named unfitted candidates, one per point of `grid` (a dict of lists or list of dicts)."""
+    from discerner.evaluation.selection import expand_grid
+
+    return {candidate_name(family, params): factory(**params) for params in expand_grid(grid)}
 
 
 def candidate_name(family: str, params: dict[str, Any]) -> str:
@@ -386,6 +391,36 @@ def train(
         results=table,
         model=winner,
     )
+
+
+def tune(
+    settings: TrainSettings,
+    interactions: pd.DataFrame | None = None,
+    data_version: dict | None = None,
+) -> tuple[str, pd.DataFrame]:
+    """Score candidates as nested runs of one `tune` run, with the plots; register nothing.
+
+    Args:
+        settings: The candidates (or families), split, metric and experiment to use.
+        interactions: Data to search on instead of the store's.
+        data_version: The data's version; default `frame_version(interactions)`.
+
+    Returns:
+        The `tune` run's id and the results table, best first.
+    """
+    tracking.setup(settings.home)
+    if interactions is None:
+        interactions, data_version = load_store(settings.home)
+    data_version = data_version or frame_version(interactions)
+    experiment = tracking.experiment_id(settings.experiment, settings.home)
+    with mlflow.start_run(experiment_id=experiment, run_name="tune") as run:
+        _log_data(interactions, data_version, settings)
+        train_part, validation = validation_split(interactions, settings)
+        scored = fit_candidates(candidate_models(settings), train_part, validation, settings.ks)
+        table = results_table(scored, settings.metric)
+        log_plots(table, scored, train_part, settings.metric)
+        mlflow.log_text(table.to_csv(index=False), "candidates.csv")
+    return run.info.run_id, table
 
 
 def _select(interactions: pd.DataFrame, settings: TrainSettings):
