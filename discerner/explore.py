@@ -42,7 +42,7 @@ def load_interactions(
     from discerner.datasets import read_interactions
 
     frame = read_interactions(path, format=format)
-    return frame, {"source": str(path), **training.frame_version(frame)}
+    return frame, {**training.frame_version(frame), "source": str(path)}
 
 
 def load_products(
