@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 COMPACT_INTERVAL = 10.0
 COMPACT_LOG_BYTES = 32 << 20
+RECLAIM_SHARE = 0.01  # a compaction also rebuilds memory when this share of rows is deleted
 _OPEN_ATTEMPTS = 20
 
 
@@ -693,10 +694,12 @@ class Store:
                 self._check_writable()
                 if self._seq == self._snapshot_seq and self._manifest is not None:
                     return self._manifest["version"]
+                reclaim = self._acts.dead() > RECLAIM_SHARE * self._acts.total
+                chunks = self._acts.seal() if reclaim else 0
                 state, retired = self._capture(), self._rotate_log()
                 folded, self._segments = self._segments, []
             try:
-                return self._write_snapshot(state, retired, folded)
+                version, index = self._write_snapshot(state, retired, folded)
             except BaseException:
                 # Nothing is lost (the old manifest and logs still hold everything); remember
                 # the files so that the next successful compaction removes them.
@@ -705,6 +708,10 @@ class Store:
                     self._segments = [*folded, *self._segments]
                 shutil.rmtree(self.path / "snapshots" / f".{state['seq']:020d}.tmp", True)
                 raise
+            if reclaim:  # drop the tombstones from memory too
+                with self._lock:
+                    self._acts.reclaim(chunks, [alive for _, alive in state["views"]], index)
+            return version
 
     def _rotate_log(self) -> list[Path]:
         """Start a new log file; returns the retired ones. Call holding the lock."""
@@ -719,7 +726,12 @@ class Store:
         self._log, self._old_logs = new_log, []
         return retired
 
-    def _write_snapshot(self, state: dict, retired: list[Path], folded: list[Path]) -> dict:
+    def _write_snapshot(self, state: dict, retired: list[Path], folded: list[Path]):
+        """Write the snapshot of `state`, swap the manifest, remove what it replaced.
+
+        Returns:
+            (the data version, the snapshot's per-user index).
+        """
         started = time.perf_counter()
         version = frames.version_of(state)
         name = f"{state['seq']:020d}"
@@ -752,7 +764,7 @@ class Store:
             version["activities"],
             time.perf_counter() - started,
         )
-        return version
+        return version, index
 
     def _background(self) -> None:
         while not self._stop.wait(self._interval):

@@ -314,12 +314,53 @@ class ActivityTable:
             return
         chunk = self.chunks[-1]
         chunk.sealed = True
+        if chunk.n < len(chunk.alive):  # give back the unused capacity
+            chunk.cols = {f: values[: chunk.n].copy() for f, values in chunk.cols.items()}
+            chunk.alive = chunk.alive[: chunk.n].copy()
         if chunk.n == 0:
+            self.chunks.pop()
             return
         # `recent` only ever holds rows of the one unsealed chunk: they move to a part now.
         self.recent.clear()
         users = chunk.cols["user"][: chunk.n]
         self._add_part(UserIndexPart.build(users, chunk.start))
+
+    def dead(self) -> int:
+        """How many rows are masked (tombstones)."""
+        return self.total - self.live
+
+    def seal(self) -> int:
+        """Seal the last chunk so later appends start a new one; returns the chunk count."""
+        self._seal_last()
+        return len(self.chunks)
+
+    def reclaim(self, count: int, kept: list[np.ndarray], index: UserIndexPart) -> None:
+        """Replace the first `count` chunks by one holding only their rows in `kept`.
+
+        Called after a compaction wrote exactly those rows (the live ones when it started)
+        as a snapshot whose per-user index is `index`; rows deleted since stay masked.
+        Column by column, so the extra memory is one column at a time.
+        """
+        old, keep = self.chunks[:count], np.concatenate(kept)
+        alive = np.concatenate([c.alive[: c.n] for c in old])[keep]
+        cols = {}
+        for f in ACTIVITY_FIELDS:
+            cols[f] = np.concatenate([c.cols[f][: c.n] for c in old])[keep]
+            for chunk in old:
+                chunk.cols[f] = np.empty(0, ACTIVITY_DTYPES[f])  # not a view: frees it
+        shift = sum(c.n for c in old) - len(alive)
+        later = self.chunks[count:]
+        for chunk in later:
+            chunk.start -= shift
+        self.recent = {u: [r - shift for r in rows] for u, rows in self.recent.items()}
+        self.chunks = [Chunk(cols, alive, len(alive), 0, True), *later]
+        self.parts = [index]
+        sealed = [c for c in later if c.sealed]
+        if sealed:
+            users = np.concatenate([c.cols["user"][: c.n] for c in sealed])
+            rows = np.concatenate([np.arange(c.start, c.start + c.n) for c in sealed])
+            self.parts.append(UserIndexPart.build(users, rows))
+        self.total -= shift
 
     def _add_part(self, part: UserIndexPart) -> None:
         """Add an index part; merge the newest parts while they are of similar size.

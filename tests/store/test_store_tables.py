@@ -279,3 +279,31 @@ def test_product_counts_with_sparse_ids(store):
         "count": [1, 2],
         "score_sum": [2.0, 4.0],
     }
+
+
+def test_compaction_drops_tombstones_from_memory_and_reads_stay_right(path, store, monkeypatch):
+    from discerner.store import tables
+
+    monkeypatch.setattr(tables, "APPEND_CHUNK", 4)
+    for _ in range(4):
+        store.create_user()
+        store.create_product()
+    for i in range(30):
+        store.add_activity(1 + i % 4, 1 + i % 3, float(i), timestamp=i)
+    store.delete_user(2)
+    store.delete_product(3)
+    expected = store.interactions()
+    store.compact()
+    assert store._acts.total == store._acts.live == len(expected) == 15
+    assert len(store._acts.chunks) == 1
+    store.add_activity(3, 4, 99.0, timestamp=100)
+    # user 3 had i = 2, 6, 10, ..., 26; products 1 + i % 3 without product 3: 1, 2, 1, 2
+    assert store.user_history(3)[0].tolist() == [1, 2, 1, 2, 4]
+    assert [a["id"] for a in store.list_activities(after=25)] == [28, 29, 31]
+    assert store.delete_user(1)
+    assert store.count_activities() == 10  # 15 - user 1's 6 + the new one
+    assert [a["product_id"] for a in store.list_activities(user_id=3)] == [1, 2, 1, 2, 4]
+    store.close()
+    with Store.open(path, readonly=True) as reader:
+        assert reader.count_activities() == 10
+        assert reader.user_history(3)[0].tolist() == [1, 2, 1, 2, 4]
