@@ -33,6 +33,8 @@ from discerner.schema import PRODUCT_ID, USER_ID
 logger = logging.getLogger(__name__)
 
 DEFAULT_KS = (5, 10, 20)
+# Enough users for stable metrics; MovieLens 100k (943 users) is searched whole.
+DEFAULT_SEARCH_USERS = 20_000
 PLOT_USERS = 2000
 SNAPSHOT_ATTEMPTS = 5
 SUMMARY_COLUMNS = (
@@ -62,7 +64,8 @@ class TrainSettings:
         families: Candidate families to keep from the library's grid (None: all).
         candidates: Explicit unfitted candidates by name, replacing the grid (tests, tuning).
         ks: Cut-offs of the ranking metrics.
-        max_validation_users: Score at most this many validation users (seeded sample).
+        max_search_users: Search candidates on at most this many users (a seeded sample;
+            None: all); the winner is refitted on all of them.
         experiment: MLflow experiment name.
         home: Data folder; default `$DISCERNER_HOME`.
     """
@@ -75,7 +78,7 @@ class TrainSettings:
     families: tuple[str, ...] | None = None
     candidates: dict[str, Any] | None = None
     ks: tuple[int, ...] = DEFAULT_KS
-    max_validation_users: int | None = None
+    max_search_users: int | None = DEFAULT_SEARCH_USERS
     experiment: str = tracking.EXPERIMENT
     home: str | os.PathLike[str] | None = None
 
@@ -157,16 +160,19 @@ def frame_version(interactions: pd.DataFrame) -> dict[str, Any]:
 def validation_split(
     interactions: pd.DataFrame, settings: TrainSettings
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The seeded per-user split, with validation limited to `max_validation_users` users."""
+    """The seeded per-user split of at most `max_search_users` users (a seeded sample).
+
+    Searching on a sample of users keeps a large store's search affordable; the winner is
+    still refitted on every user.
+    """
     from discerner.evaluation import random_split
 
-    train, validation = random_split(interactions, settings.validation_fraction, settings.seed)
-    limit = settings.max_validation_users
-    users = validation[USER_ID].unique()
+    limit = settings.max_search_users
+    users = interactions[USER_ID].unique()
     if limit is not None and len(users) > limit:
         chosen = np.random.default_rng(settings.seed).choice(users, size=limit, replace=False)
-        validation = validation[validation[USER_ID].isin(chosen)]
-    return train, validation
+        interactions = interactions[interactions[USER_ID].isin(chosen)]
+    return random_split(interactions, settings.validation_fraction, settings.seed)
 
 
 # ------------------------------------------------------------------------------ candidates
@@ -342,7 +348,7 @@ def _log_data(interactions: pd.DataFrame, version: dict, settings: TrainSettings
             "validation_fraction": settings.validation_fraction,
             "metric": settings.metric,
             "ks": ",".join(map(str, settings.ks)),
-            "max_validation_users": settings.max_validation_users,
+            "max_search_users": settings.max_search_users,
             "n_interactions": len(interactions),
         }
     )

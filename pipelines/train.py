@@ -1,7 +1,7 @@
 """Entry point `train`: fit and compare candidates, register the best, guard the champion.
 
 Inputs: the store in `$DISCERNER_HOME` (read-only snapshot); the registered model name, alias,
-selection metric, seed, validation fraction, candidate families and validation user cap.
+selection metric, seed, validation fraction, candidate families and search user cap.
 Outputs: one parent MLflow run (data version, split, parameters, plots, `candidates.csv`) with a
 nested run per candidate (parameters, `ndcg_at_10` and the other metrics, timings); the winner
 refitted on all data and logged as the pyfunc model `model`; a new registered version; the
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=float, default=42, help="Seed of the split.")
     parser.add_argument("--validation-fraction", type=float, default=0.2)
     parser.add_argument("--candidates", default="all", help="Comma-separated families, or all.")
-    parser.add_argument("--max-validation-users", type=float, default=0, help="0: every user.")
+    parser.add_argument("--max-search-users", type=float, default=20_000, help="0: every user.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     families = None if args.candidates == "all" else tuple(args.candidates.split(","))
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=int(args.seed),
         validation_fraction=args.validation_fraction,
         families=families,
-        max_validation_users=int(args.max_validation_users) or None,
+        max_search_users=int(args.max_search_users) or None,
     )
     print(training.train(settings).summary())
 

@@ -32,10 +32,12 @@ _ALIAS = click.option(
     help="Comma-separated candidate families to fit (default: the library's whole grid).",
 )
 @click.option(
-    "--max-validation-users",
-    default=None,
+    "--max-search-users",
+    default=20_000,
+    show_default=True,
     type=int,
-    help="Score at most this many validation users (a seeded sample); default all.",
+    help="Search candidates on at most this many users (seeded sample; 0: all). "
+    "The winner is refitted on all users.",
 )
 @click.option("--experiment", default="discerner", show_default=True, help="MLflow experiment.")
 def train(
@@ -45,7 +47,7 @@ def train(
     seed: int,
     validation_fraction: float,
     candidates: str | None,
-    max_validation_users: int | None,
+    max_search_users: int,
     experiment: str,
 ) -> None:
     """Fit and compare candidates on the store's data, register the best, guard the champion."""
@@ -58,7 +60,7 @@ def train(
         seed=seed,
         validation_fraction=validation_fraction,
         families=_families(candidates),
-        max_validation_users=max_validation_users,
+        max_search_users=max_search_users or None,
         experiment=experiment,
     )
     try:

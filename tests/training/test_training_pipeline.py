@@ -3,6 +3,7 @@
 import json
 
 import mlflow
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
@@ -112,13 +113,16 @@ def test_training_an_empty_store_says_so(home):
     assert "no activities" in result.output
 
 
-def test_validation_users_are_capped_by_a_seeded_sample(generated):
-    settings = training.TrainSettings(max_validation_users=50)
+def test_the_search_runs_on_a_seeded_sample_of_users(generated):
+    settings = training.TrainSettings(max_search_users=50)
     train_part, validation = training.validation_split(generated.activities, settings)
-    again = training.validation_split(generated.activities, settings)[1]
-    assert validation[["user_id", "product_id"]].equals(again[["user_id", "product_id"]])
-    assert validation["user_id"].nunique() == 50
-    assert len(train_part) + (validation.index.size) < len(generated.activities)
+    again = training.validation_split(generated.activities, settings)
+    pd.testing.assert_frame_equal(train_part, again[0])
+    pd.testing.assert_frame_equal(validation, again[1])
+    users = set(train_part["user_id"]) | set(validation["user_id"])
+    assert len(users) == 50
+    everyone = generated.activities[generated.activities["user_id"].isin(users)]
+    assert len(train_part) + len(validation) == len(everyone)
 
 
 def test_candidate_families_come_from_the_library_grid():
