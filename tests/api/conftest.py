@@ -27,16 +27,22 @@ def build_app(home, **settings):
     """
     config = {"TESTING": True, "DISCERNER_HOME": str(home), "DISCERNER_SECRET_KEY": SECRET}
     app = create_app({**config, **settings})
-    wait_until(app.extensions["discerner"].models.ready)
+    _wait_until(app.extensions["discerner"].models.ready)
     return app
 
 
-def wait_until(condition, timeout=30.0):
+def _wait_until(condition, timeout=30.0):
     """Poll `condition` until it is true; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {condition}"
         time.sleep(0.01)
+
+
+@pytest.fixture
+def wait_until():
+    """`wait_until(condition, timeout=30)`: poll until true, else fail the test."""
+    return _wait_until
 
 
 @pytest.fixture
@@ -164,8 +170,9 @@ def new_server(tmp_path):
     """A function that starts a `LiveServer` on a fresh data folder (stopped at teardown)."""
     servers = []
 
-    def start(**env):
-        servers.append(LiveServer(tmp_path / f"home{len(servers)}", **env).start())
+    def start(home=None, **env):
+        home = home or tmp_path / f"home{len(servers)}"
+        servers.append(LiveServer(home, **env).start())
         return servers[-1]
 
     yield start
