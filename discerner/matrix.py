@@ -120,31 +120,29 @@ def _subset_order(order: np.ndarray | None, keep: np.ndarray) -> np.ndarray:
 
 
 def _merge(users, products, scores, shape, duplicates: str) -> sp.csr_matrix:
+    """One value per (user, product) by hashing the pair keys (no full sort of the rows)."""
+    index_type = np.int32 if max(shape) < 2**31 else np.int64
     if duplicates == "sum":
-        matrix = sp.csr_matrix((scores, (users, products)), shape=shape)
+        # The CSR conversion itself adds up repeated entries.
+        pairs = (users.astype(index_type), products.astype(index_type))
+        matrix = sp.csr_matrix((scores.astype(np.float32), pairs), shape=shape)
         matrix.sum_duplicates()
-        return matrix.astype(np.float32)
-    keys = users * shape[1] + products
+        return matrix
+    keys = pd.Series(users * shape[1] + products)
     if duplicates == "last":
-        # np.unique keeps the first occurrence: look at the rows from last to first.
-        unique_keys, first = np.unique(keys[::-1], return_index=True)
-        values = scores[::-1][first]
-    elif duplicates == "max":
-        unique_keys, inverse = np.unique(keys, return_inverse=True)
-        values = np.full(len(unique_keys), -np.inf)
-        np.maximum.at(values, inverse, scores)
+        last = ~keys.duplicated(keep="last").to_numpy()
+        unique_keys, values = keys.to_numpy()[last], scores[last]
     else:
-        unique_keys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        values = np.bincount(inverse, weights=scores, minlength=len(unique_keys)) / counts
-    rows, cols = np.divmod(unique_keys, shape[1])
-    return _csr_from_sorted(rows, cols, values, shape)
-
-
-def _csr_from_sorted(rows, cols, values, shape) -> sp.csr_matrix:
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-    indices = cols.astype(np.int32 if shape[1] < 2**31 else np.int64)
-    return sp.csr_matrix((values.astype(np.float32), indices, indptr), shape=shape)
+        grouped = pd.Series(scores).groupby(keys.to_numpy(), sort=False)
+        merged = grouped.max() if duplicates == "max" else grouped.mean()
+        unique_keys, values = merged.index.to_numpy(), merged.to_numpy()
+    rows, columns = np.divmod(unique_keys, shape[1])
+    matrix = sp.csr_matrix(
+        (values.astype(np.float32), (rows.astype(index_type), columns.astype(index_type))),
+        shape=shape,
+    )
+    matrix.sort_indices()
+    return matrix
 
 
 def binarize(matrix: sp.csr_matrix) -> sp.csr_matrix:
