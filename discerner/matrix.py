@@ -198,3 +198,36 @@ def bm25_weight(
     x = np.maximum(out.data, 0)
     out.data = (x * (k1 + 1.0) / (x + row_norm) * idf[out.indices]).astype(np.float32)
     return out
+
+
+def apply_weighting(
+    matrix: sp.csr_matrix,
+    weighting: str,
+    idf: np.ndarray | None = None,
+    avg_length: float | None = None,
+) -> sp.csr_matrix:
+    """Weight a users x products matrix by name: one of WEIGHTINGS.
+
+    Args:
+        matrix: CSR matrix of raw scores.
+        weighting: "none" (unchanged), "binary", "log" or "bm25".
+        idf: For "bm25": per-product weights of the fit-time matrix (default: this matrix's).
+        avg_length: For "bm25": fit-time mean row length (default: this matrix's).
+
+    Returns:
+        The weighted matrix (the input itself for "none").
+
+    Raises:
+        ValueError: Unknown weighting.
+    """
+    if weighting == "none":
+        return matrix
+    if weighting == "binary":
+        return binarize(matrix)
+    if weighting == "log":
+        return log_weight(matrix)
+    if weighting == "bm25":
+        idf = bm25_idf(matrix) if idf is None else idf
+        avg_length = matrix.nnz / max(matrix.shape[0], 1) if avg_length is None else avg_length
+        return bm25_weight(matrix, idf, float(avg_length))
+    raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")

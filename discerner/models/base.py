@@ -13,14 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from discerner.errors import NotFittedError
-from discerner.matrix import (
-    binarize,
-    bm25_idf,
-    bm25_weight,
-    build_matrix,
-    index_of,
-    log_weight,
-)
+from discerner.matrix import apply_weighting, bm25_idf, build_matrix, index_of
 from discerner.schema import PRODUCT_ID, RANK, SCORE, USER_ID, validate_interactions
 
 logger = logging.getLogger(__name__)
@@ -113,15 +106,7 @@ class Recommender:
 
     def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         """Apply the model's `weighting` to history rows, with the fit-time statistics."""
-        if self.weighting == "none":
-            return rows
-        if self.weighting == "binary":
-            return binarize(rows)
-        if self.weighting == "log":
-            return log_weight(rows)
-        if self.weighting == "bm25":
-            return bm25_weight(rows, self.idf_, float(self.avg_length_))
-        raise ValueError(f"unknown weighting {self.weighting!r}")
+        return apply_weighting(rows, self.weighting, self.idf_, float(self.avg_length_))
 
     def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
         """Score every product for each history row (raw scores): dense (n_rows, n_products)."""
@@ -131,10 +116,6 @@ class Recommender:
         """`_weigh` for one history given as distinct column indices and raw scores."""
         if self.weighting == "none":
             return values
-        if self.weighting == "binary":
-            return np.ones_like(values)
-        if self.weighting == "log":
-            return np.log1p(np.maximum(values, 0)).astype(np.float32)
         row = sp.csr_matrix((values, columns, [0, len(columns)]), shape=(1, len(self.idf_)))
         return self._weigh(row).data
 

@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from discerner.matrix import bm25_idf, bm25_weight, build_matrix, index_of, log_weight
+from discerner.matrix import (
+    apply_weighting,
+    bm25_idf,
+    bm25_weight,
+    build_matrix,
+    index_of,
+    log_weight,
+)
 from discerner.schema import validate_interactions
 
 FRAME = validate_interactions(
@@ -60,3 +67,11 @@ def test_weightings():
     weighted = bm25_weight(matrix, np.array([1.0, 2.0], dtype=np.float32), 1.5, k1=1.0, b=1.0)
     # User 3: one product, length norm 1/1.5; w = 1 * 2 / (1 + 2/3) * 2.
     np.testing.assert_allclose(weighted[0, 1], 2 / (1 + 2 / 3) * 2, rtol=1e-6)
+
+
+def test_apply_weighting_by_name():
+    matrix = build_matrix(FRAME, "sum").matrix
+    assert apply_weighting(matrix, "none") is matrix
+    np.testing.assert_array_equal(apply_weighting(matrix, "binary").toarray(), [[0, 1], [1, 1]])
+    with pytest.raises(ValueError, match="weighting"):
+        apply_weighting(matrix, "tfidf")
