@@ -709,8 +709,10 @@ class Store:
                 shutil.rmtree(self.path / "snapshots" / f".{state['seq']:020d}.tmp", True)
                 raise
             if reclaim:  # drop the tombstones from memory too
+                kept = [alive for _, alive in state["views"]]
+                del state  # its views would keep the old columns alive meanwhile
                 with self._lock:
-                    self._acts.reclaim(chunks, [alive for _, alive in state["views"]], index)
+                    self._acts.reclaim(chunks, kept, index)
             return version
 
     def _rotate_log(self) -> list[Path]:

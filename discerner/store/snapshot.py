@@ -151,10 +151,11 @@ def write_snapshot(folder: Path, name: str, tables: dict, views, index: UserInde
 
 def snapshot_index(views) -> UserIndexPart:
     """The per-user index of the live rows of activity views, numbered as a snapshot stores them."""
-    users = np.concatenate(
-        [cols["user"][alive] for cols, alive in views] or [np.empty(0, np.int64)]
-    )
-    return UserIndexPart.build(users, 0)
+    pieces = [cols["user"][alive] for cols, alive in views if alive.any()]
+    small = all(p.min() >= 0 and p.max() < np.iinfo(np.int32).max for p in pieces)
+    # Narrow each piece before joining them: the index of 20M rows then needs 80 MB less.
+    users = np.concatenate([p.astype(np.int32 if small else np.int64) for p in pieces] or [[]])
+    return UserIndexPart.build(users.astype(np.int32 if small else np.int64, copy=False), 0)
 
 
 def release_memory() -> None:

@@ -254,6 +254,11 @@ class UserIndexPart:
         return self.rows[self.bounds[i] : self.bounds[i + 1]]
 
 
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """One array of all `arrays`, without a copy when there is only one."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
 def _narrow(values: np.ndarray) -> np.ndarray:
     """int32 copy of non-negative int64 values when they all fit, else the values."""
     if len(values) and values.min() >= 0 and values.max() < np.iinfo(np.int32).max:
@@ -341,11 +346,11 @@ class ActivityTable:
         as a snapshot whose per-user index is `index`; rows deleted since stay masked.
         Column by column, so the extra memory is one column at a time.
         """
-        old, keep = self.chunks[:count], np.concatenate(kept)
-        alive = np.concatenate([c.alive[: c.n] for c in old])[keep]
+        old = self.chunks[:count]
+        alive = _joined([c.alive[: c.n][k] for c, k in zip(old, kept, strict=True)])
         cols = {}
         for f in ACTIVITY_FIELDS:
-            cols[f] = np.concatenate([c.cols[f][: c.n] for c in old])[keep]
+            cols[f] = _joined([c.cols[f][: c.n][k] for c, k in zip(old, kept, strict=True)])
             for chunk in old:
                 chunk.cols[f] = np.empty(0, ACTIVITY_DTYPES[f])  # not a view: frees it
         shift = sum(c.n for c in old) - len(alive)
