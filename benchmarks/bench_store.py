@@ -8,7 +8,9 @@ Usage: `python -m benchmarks.bench_store [--quick] [--repeats N] [--dir DIR]`.
   machine load; the ratio is taken per round and its median reported.
 - Import: `discerner import` of a generated CSV in a fresh process (wall time, start to exit).
 - Open: a store of generated activities is built once, then opened for writing in fresh
-  processes; each reports the time of `Store.open` and its peak resident memory.
+  processes; each reports the time of `Store.open` and its peak resident memory. Then one
+  more process deletes 2% of the users and compacts (which also drops the tombstones from
+  memory): the compaction's time and the peak resident memory of that server process.
 
 Figures are medians over the rounds. Exits 1 when a target of issue 3 is missed.
 """
@@ -37,7 +39,7 @@ TARGETS = {
     "open_rss_mb": 2048,
 }
 FULL = {"store_ops": 400, "sqlite_ops": 40, "import_rows": 1_000_000, "open_rows": 20_000_000}
-QUICK = {"store_ops": 100, "sqlite_ops": 10, "import_rows": 100_000, "open_rows": 1_000_000}
+QUICK = {"store_ops": 200, "sqlite_ops": 10, "import_rows": 100_000, "open_rows": 1_000_000}
 
 
 def _threads(work, count: int) -> float:
@@ -178,6 +180,33 @@ store.close()
 """
 
 
+COMPACT = """
+import json, resource, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from discerner.store import Store
+store = Store.open(sys.argv[1], compact_interval=0)
+users = [u["id"] for u in store.list_users(limit=store.count_users() // 50)]
+with ThreadPoolExecutor(16) as pool:  # delete 2% of users: the compaction also reclaims memory
+    list(pool.map(store.delete_user, users))
+started = time.perf_counter()
+store.compact()
+elapsed = time.perf_counter() - started
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"compact_s": elapsed, "rss_mb": rss, "deleted_users": len(users)}))
+store.close()
+"""
+
+
+def bench_compact(folder: Path) -> dict:
+    """Delete 2% of the users of a big store, then compact it: time and the process's peak RSS."""
+    out = subprocess.run(
+        [sys.executable, "-c", COMPACT, str(folder)], check=True, capture_output=True, text=True
+    )
+    result = json.loads(out.stdout)
+    print(f"  compaction: {json.dumps(_rounded(result))}", flush=True)
+    return result
+
+
 def bench_open(work: Path, rows: int, repeats: int) -> dict:
     """Build a `rows`-activity store, then open it in new processes: medians of time and RSS."""
     folder = work / "big-store"
@@ -192,7 +221,9 @@ def bench_open(work: Path, rows: int, repeats: int) -> dict:
         results.append(json.loads(out.stdout))
         print(f"  open round {r + 1}: {json.dumps(_rounded(results[-1]))}", flush=True)
         assert results[-1]["activities"] == rows
-    return {key: statistics.median(r[key] for r in results) for key in ("open_s", "rss_mb")}
+    medians = {key: statistics.median(r[key] for r in results) for key in ("open_s", "rss_mb")}
+    compacted = bench_compact(folder)
+    return medians | {"compact_s": compacted["compact_s"], "rss_mb_compact": compacted["rss_mb"]}
 
 
 def _table(rows: list[tuple]) -> tuple[str, bool]:
@@ -222,6 +253,9 @@ def _rows(appends: dict, import_s: float, opened: dict, sizes: dict) -> list[tup
          f"< {t['open_s']}", open_s < t["open_s"]),
         ("peak RSS of the opening process (MB)", f"{rss:,.0f}", f"< {t['open_rss_mb']:,}",
          rss < t["open_rss_mb"]),
+        ("compaction after deleting 2% of users (s)", f"{opened['compact_s']:.1f}", "", True),
+        ("peak RSS of that server process (MB)", f"{opened['rss_mb_compact']:,.0f}",
+         f"< {t['open_rss_mb']:,}", opened["rss_mb_compact"] < t["open_rss_mb"]),
     ]  # fmt: skip
 
 
