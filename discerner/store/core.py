@@ -803,12 +803,16 @@ class Store:
         frame = schema.validate_interactions(frame)
         n = len(frame)
         if n == 0:
-            return {"activities": 0, "users_created": 0, "products_created": 0}
+            return {
+                "activities": 0,
+                "users_created": 0,
+                "products_created": 0,
+                "version": self._seq,
+            }
         with tqdm(total=n, unit="row", desc="import", disable=not progress) as bar:
             with self._lock:
                 self._check_writable()
                 op, cols = self._import_plan(frame)
-                bar.update(0)
                 self._write_segment(op["segment"], cols, bar)
                 log, seq = self._commit(op, segment=cols)
             log.wait(seq)
