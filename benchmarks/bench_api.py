@@ -106,9 +106,10 @@ def _setup(server: Server) -> str:
     return token
 
 
-def _wrk(url: str, duration: float, script: Path | None) -> dict:
+def _wrk(url: str, duration: float, script: Path | None, connections: int = CONNECTIONS) -> dict:
     """Run wrk; returns requests/s, p50/p99 latency (ms), completed and non-2xx counts."""
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration:g}s", "--latency"]
+    threads = min(2, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency"]
     if script is not None:
         command += ["-s", str(script)]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout

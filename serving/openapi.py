@@ -21,7 +21,7 @@ _REF = "#/components/schemas/{model}"
 _SCHEME = "token"
 _ERRORS = {
     400: "The query or body is invalid; the message says where",
-    401: "Missing, malformed, expired or revoked token",
+    401: "Missing, malformed, expired or revoked token (at /token: wrong credentials)",
     404: "Unknown id (or not a positive integer)",
     406: "The Accept header excludes application/json",
     413: "The body is over the size limit",
@@ -131,8 +131,17 @@ def _request_body(spec: Spec) -> dict[str, Any]:
     reference = {"$ref": _REF.format(model=spec.body.__name__)}
     content = {"application/json": {"schema": reference}}
     if spec.form:
-        content["application/x-www-form-urlencoded"] = {"schema": reference}
+        content["application/x-www-form-urlencoded"] = {"schema": _form_schema(spec.body)}
     return {"required": spec.body_required, "content": content}
+
+
+def _form_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's schema without `null` alternatives: a form field is absent, never null."""
+    schema = model.model_json_schema(ref_template=_REF)
+    for field in schema["properties"].values():
+        if "anyOf" in field:
+            field["anyOf"] = [option for option in field["anyOf"] if option != {"type": "null"}]
+    return schema
 
 
 def _responses(rule: Rule, spec: Spec) -> dict[str, Any]:
@@ -165,7 +174,7 @@ def _error_statuses(rule: Rule, spec: Spec) -> list[int]:
     statuses = []
     if spec.query is not None or spec.body is not None:
         statuses.append(400)
-    if spec.auth:
+    if spec.auth or rule.endpoint == "auth.token":  # /token: wrong username or password
         statuses.append(401)
     if rule.arguments:
         statuses.append(404)

@@ -300,8 +300,13 @@ class ModelHolder:
         ids, values = model.recommend_history(
             history, scores, n=n + SPARE, exclude=excluded, allowed=allowed
         )
-        picks = [_pick(p, s) for p, s in zip(ids, values, strict=True)]
-        return [pick for pick in picks if self.store.has_product(pick["product_id"])][:n]
+        picks = []
+        for product_id, score in zip(ids.tolist(), values.tolist(), strict=True):
+            if self.store.has_product(product_id):  # deleted since the model was fitted?
+                picks.append({"product_id": product_id, "score": score})
+                if len(picks) == n:
+                    break
+        return picks
 
     def _top_up(self, picks, history, scores, n, excluded, allowed) -> None:
         taken = np.array([pick["product_id"] for pick in picks], dtype=np.int64)

@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     RootModel,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -24,6 +25,22 @@ Score = Annotated[float, Field(allow_inf_nan=False, description="A finite number
 AttributeValue = str | bool | int | float
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _RESERVED = frozenset({"id", "created_at", "external_id"})
+# Unix seconds from 0001-01-01 to 9999-12-31 23:59:59, the years a datetime can hold.
+_UNIX_RANGE = {"minimum": -62135596800, "maximum": 253402300799}
+Timestamp = Annotated[
+    datetime,
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number", **_UNIX_RANGE}]}
+    ),
+]
+# What the attribute check below accepts, published so that clients (and fuzzers) know it.
+_ATTRIBUTES_SCHEMA = {
+    "additionalProperties": {"type": ["string", "number", "boolean"]},
+    "propertyNames": {
+        "pattern": f"^{_ATTRIBUTE_NAME.pattern}$",
+        "not": {"enum": sorted(_RESERVED - {"external_id"})},
+    },
+}
 
 
 class _Strict(BaseModel):
@@ -54,7 +71,7 @@ class Token(BaseModel):
 class EntityCreate(BaseModel):
     """A body with an optional `external_id` and flat attributes as extra fields."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
+    model_config = ConfigDict(extra="allow", json_schema_extra=_ATTRIBUTES_SCHEMA)
 
     external_id: str | None = Field(default=None, min_length=1, max_length=256)
 
@@ -118,8 +135,11 @@ class ActivityQuery(PageQuery):
 class ActivityCreate(_Strict):
     """`POST /users/{user_id}/products/{product_id}/activities` body (optional)."""
 
+    # A number is always Unix seconds (pydantic would otherwise read one over 2e10 as ms).
+    model_config = ConfigDict(extra="forbid", val_temporal_unit="seconds")
+
     score: Score = 1.0
-    timestamp: datetime | None = Field(
+    timestamp: Timestamp | None = Field(
         default=None, description="ISO 8601 or Unix seconds; the server's clock when absent."
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import ThreadWorker
+from threadpoolctl import threadpool_limits
 
 from serving.app import create_app
 
@@ -32,6 +33,9 @@ class _Server(BaseApplication):
 
     def load(self):
         # Called in the worker, after the fork: the store's lock and threads belong to it.
+        # Each request does one small matrix product; BLAS threads fighting over two cores
+        # make it 2-3x slower than one thread, and request threads give the parallelism.
+        threadpool_limits(limits=1, user_api="blas")
         return create_app(self.app_config)
 
     def run(self) -> None:

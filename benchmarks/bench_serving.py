@@ -1,0 +1,222 @@
+"""Serving benchmark: the champion's recommendations over HTTP, latency, throughput, hot swap.
+
+Usage: `python -m benchmarks.bench_serving [--quick] [--dir DIR] [--duration S] [--rounds N]`.
+
+Prepares (once per `--dir`; a temporary folder otherwise) a store of generated data (50k
+users, 20k products, 2M activities; `--quick`: 5k, 2k, 200k) and two registered versions
+trained on it: PureSVD(64) as the champion and PureSVD(32). Then runs `discerner serve` and
+drives it over loopback keep-alive connections with `wrk` (required: `apt-get install wrk`):
+
+- one client at a time asking random users' top 10: p50 and p99 latency;
+- 8 concurrent clients: recommendations vs `GET /health`, alternating, ratio per round;
+- a swap during load: `promote` version 2 and SIGHUP the server while 8 clients ask for
+  recommendations; every response must be 2xx and the new version must answer afterwards;
+- the champion's load time (as the server measured it) and the worker's resident memory.
+
+Exits 1 when a target of issue 7 is missed: p50 < 3 ms, p99 < 15 ms, ratio >= 0.6, load < 3 s,
+no non-2xx during the swap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+from benchmarks.bench_api import Server, _wrk
+
+TARGETS = {"p50_ms": 3.0, "p99_ms": 15.0, "ratio": 0.6, "load_s": 3.0}
+FULL = {"n_users": 50_000, "n_products": 20_000, "n_activities": 2_000_000}
+QUICK = {"n_users": 5_000, "n_products": 2_000, "n_activities": 200_000}
+RECS_SCRIPT = """
+wrk.headers["Authorization"] = "Token %(token)s"
+request = function()
+  return wrk.format("GET", "/users/" .. math.random(%(users)d) .. "/recs?n=10")
+end
+"""
+
+
+def prepare(home: Path, sizes: dict) -> None:
+    """Fill a store with generated data and register two PureSVD versions trained on it."""
+    import mlflow
+
+    from discerner import config, datasets, registry, tracking, training
+    from discerner.models import PureSVD
+    from discerner.store import Store
+
+    started = time.perf_counter()
+    data = datasets.generate(**sizes, seed=11)
+    with Store.open(config.store_dir(config.ensure_home(home))) as store:
+        for category in data.products.sort_values("id")["category"]:
+            store.create_product(attributes={"category": category})
+        store.import_interactions(data.activities, progress=True)
+    print(f"store filled in {time.perf_counter() - started:.0f} s", flush=True)
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    tracking.setup(home, tracking_uri=config.tracking_uri(home))
+    users = data.activities["user_id"].unique()[:100]
+    for components in (64, 32):
+        started = time.perf_counter()
+        model = PureSVD(n_components=components).fit(data.activities)
+        with mlflow.start_run(experiment_id=tracking.experiment_id(home=home)):
+            info = training.log_model(model, users)
+        version = registry.register(info.model_uri, {"model_class": "PureSVD"})
+        print(
+            f"version {version.version} (PureSVD {components}) in "
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+    registry.promote(1)
+    # MLflow exported the URI to the environment; the server must find its own copy's database.
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    if previous is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+    (home / "prepared").write_text(repr(sizes))
+
+
+def _session(server: Server) -> requests.Session:
+    server.account("bench")
+    session = requests.Session()
+    login = session.post(
+        server.url + "/token", {"username": "bench", "password": "benchmark password"}
+    )
+    session.headers["Authorization"] = "Token " + login.json()["token"]
+    return session
+
+
+def _wait_ready(session: requests.Session, url: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = session.get(url + "/ready")
+        if response.status_code == 200:
+            return response.json()
+        time.sleep(0.1)
+    raise RuntimeError("the server never became ready")
+
+
+def _worker_rss_mb(server: Server) -> float:
+    children = psutil.Process(server.process.pid).children()
+    return sum(child.memory_info().rss for child in children) / 2**20
+
+
+def _swap_during_load(server: Server, session, script: Path, duration: float) -> dict:
+    """Promote version 2 and SIGHUP the server while wrk asks for recommendations."""
+    from discerner import config, registry
+
+    result: dict = {}
+    load = threading.Thread(
+        target=lambda: result.update(_wrk(server.url, duration, script, connections=8))
+    )
+    load.start()
+    time.sleep(duration / 3)
+    uri = config.tracking_uri(server.home)
+    registry.promote(2, mlflow_client=registry.client(uri))
+    server.process.send_signal(signal.SIGHUP)
+    load.join()
+    result["version_after"] = session.get(server.url + "/users/1/recs").headers["X-Model-Version"]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print a markdown table; 1 when a target is missed."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_serving", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small store, short runs")
+    parser.add_argument("--dir", type=Path, help="keep the prepared data folder here (reused)")
+    parser.add_argument("--duration", type=float, help="seconds per load run")
+    parser.add_argument("--rounds", type=int, help="alternating rounds for the ratio")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is missing: apt-get update && apt-get install -y wrk")
+        return 1
+    sizes = QUICK if args.quick else FULL
+    duration = args.duration or (3.0 if args.quick else 10.0)
+    rounds = args.rounds or (2 if args.quick else 3)
+    with contextlib.ExitStack() as stack:
+        root = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        home = root / "home"
+        if not (home / "prepared").exists() or (home / "prepared").read_text() != repr(sizes):
+            shutil.rmtree(home, ignore_errors=True)
+            prepare(home, sizes)
+        work = root / "run"
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(home, work / "home")  # each run starts from version 1 as champion
+        return _run(work / "home", sizes, duration, rounds)
+    return 1
+
+
+def _run(home: Path, sizes: dict, duration: float, rounds: int) -> int:
+    server = Server(home, threads=8)
+    try:
+        server.wait()
+        session = _session(server)
+        ready = _wait_ready(session, server.url)
+        script = home.parent / "recs.lua"
+        token = session.headers["Authorization"].removeprefix("Token ")
+        script.write_text(RECS_SCRIPT % {"token": token, "users": sizes["n_users"]})
+        single = _wrk(server.url, duration, script, connections=1)
+        pairs = []
+        for _ in range(rounds):
+            health = _wrk(server.url + "/health", duration, None, connections=8)
+            recs = _wrk(server.url, duration, script, connections=8)
+            pairs.append((health, recs))
+        rss = _worker_rss_mb(server)
+        swap = _swap_during_load(server, session, script, duration)
+        session.close()
+    finally:
+        server.stop()
+    return _report(sizes, ready, single, pairs, rss, swap)
+
+
+def _report(sizes, ready, single, pairs, rss, swap) -> int:
+    ratio = statistics.median(recs["rps"] / health["rps"] for health, recs in pairs)
+    load_s = ready["model"].get("loaded_in_seconds", float("nan"))
+    checks = {
+        "p50": single["p50_ms"] < TARGETS["p50_ms"],
+        "p99": single["p99_ms"] < TARGETS["p99_ms"],
+        "ratio": ratio >= TARGETS["ratio"],
+        "load": load_s < TARGETS["load_s"],
+        "swap": swap["failed"] == 0 and swap["version_after"] == "discerner/2",
+    }
+    print(
+        f"Store: {sizes['n_users']:,} users, {sizes['n_products']:,} products, "
+        f"{sizes['n_activities']:,} activities; champion {ready['model']['version']} "
+        f"(PureSVD 64); wrk over loopback keep-alive; medians of {len(pairs)} rounds.\n"
+    )
+    print("| measure | value | target | ok |")
+    print("|---|---|---|---|")
+    print(
+        f"| 1 client: top-10 latency | p50 {single['p50_ms']:.2f} ms, p99 "
+        f"{single['p99_ms']:.2f} ms ({single['rps']:,.0f} req/s) | p50 < 3 ms, p99 < 15 ms | "
+        f"{_mark(checks['p50'] and checks['p99'])} |"
+    )
+    health = statistics.median(h["rps"] for h, _ in pairs)
+    recs = statistics.median(r["rps"] for _, r in pairs)
+    print(
+        f"| 8 clients: recs vs /health | {recs:,.0f} vs {health:,.0f} req/s, ratio "
+        f"{ratio:.2f} | >= 0.6 | {_mark(checks['ratio'])} |"
+    )
+    print(f"| champion load time | {load_s:.2f} s | < 3 s | {_mark(checks['load'])} |")
+    print(f"| server (worker) memory | {rss:,.0f} MB RSS | reported | |")
+    print(
+        f"| swap during load | {swap['completed']:,} requests, {swap['failed']} non-2xx; then "
+        f"{swap['version_after']} | 0 non-2xx | {_mark(checks['swap'])} |"
+    )
+    return 0 if all(checks.values()) else 1
+
+
+def _mark(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
