@@ -14,14 +14,14 @@ import scipy.sparse as sp
 
 from discerner.errors import NotFittedError
 from discerner.matrix import apply_weighting, bm25_idf, build_matrix, index_of
+from discerner.models.persistence import load_array, save_array
+from discerner.models.ranking import merge_history, top_n_indices
 from discerner.schema import PRODUCT_ID, RANK, SCORE, USER_ID, validate_interactions
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
-# Below this catalogue size a full stable sort is as fast as argpartition and breaks ties by id.
-FULL_SORT_LIMIT = 4096
 
 _REGISTRY: dict[str, type[Recommender]] = {}
 
@@ -245,7 +245,7 @@ class Recommender:
         columns = index_of(self.product_ids_, product_ids)
         known = columns >= 0
         if known.any():
-            columns, values = _merge_one(
+            columns, values = merge_history(
                 columns[known], np.asarray(scores, dtype=np.float32)[known], self.duplicates
             )
             ranking = self._scores_one(columns, values).astype(np.float32, copy=True)
@@ -309,7 +309,7 @@ class Recommender:
         folder.mkdir(parents=True, exist_ok=True)
         names = [*self._base_state, *self._state]
         for name in names:
-            _save_array(folder, name, getattr(self, name))
+            save_array(folder, name, getattr(self, name))
         meta = {
             "class": type(self).__name__,
             "params": self.get_params(),
@@ -323,7 +323,7 @@ class Recommender:
     def _from_saved(cls, folder: Path, meta: dict[str, Any]) -> Recommender:
         model = cls(**meta["params"])
         for name in meta["state"]:
-            setattr(model, name, _load_array(folder, name))
+            setattr(model, name, load_array(folder, name))
         model._after_fit()
         return model
 
@@ -345,71 +345,3 @@ def load(directory: str | Path) -> Recommender:
     if meta.get("format") != FORMAT_VERSION or meta.get("class") not in _REGISTRY:
         raise ValueError(f"{folder} holds no model this version can load")
     return _REGISTRY[meta["class"]]._from_saved(folder, meta)
-
-
-def top_n_indices(scores: np.ndarray, n: int) -> np.ndarray:
-    """Column indices of the n largest values per row, best first; ties go to the lower index.
-
-    Large rows avoid a full partition: the n-th largest of the row's chunk maxima is a lower
-    bound of its n-th largest value, so only the few values above it are sorted.
-
-    Args:
-        scores: Dense (n_rows, n_columns) array without NaN.
-        n: How many per row (capped at n_columns).
-
-    Returns:
-        int64 array (n_rows, min(n, n_columns)).
-    """
-    n_rows, n_columns = scores.shape
-    n = min(n, n_columns)
-    if n <= 0 or n_rows == 0:
-        return np.empty((n_rows, max(n, 0)), dtype=np.int64)
-    n_chunks = max(4 * n, 64)
-    if n_columns <= FULL_SORT_LIMIT or n_chunks * 8 > n_columns:
-        return np.argsort(-scores, axis=1, kind="stable")[:, :n]
-    starts = np.linspace(0, n_columns, n_chunks, endpoint=False).astype(np.int64)
-    maxima = np.maximum.reduceat(scores, starts, axis=1)
-    bound = np.partition(maxima, n_chunks - n, axis=1)[:, n_chunks - n]
-    rows, columns = np.nonzero(scores >= bound[:, None])
-    order = np.lexsort((columns, -scores[rows, columns], rows))
-    rows, columns = rows[order], columns[order]
-    first = np.searchsorted(rows, np.arange(n_rows))
-    take = first[:, None] + np.arange(n)
-    return columns[take].astype(np.int64)
-
-
-def _merge_one(columns: np.ndarray, values: np.ndarray, duplicates: str):
-    """Merge repeated columns of one history by the duplicates policy (rows in time order)."""
-    if len(np.unique(columns)) == len(columns):
-        return columns, values
-    if duplicates == "last":
-        unique, first = np.unique(columns[::-1], return_index=True)
-        return unique, values[::-1][first]
-    unique, inverse, counts = np.unique(columns, return_inverse=True, return_counts=True)
-    if duplicates == "max":
-        merged = np.full(len(unique), -np.inf, dtype=np.float32)
-        np.maximum.at(merged, inverse, values)
-        return unique, merged
-    merged = np.bincount(inverse, weights=values, minlength=len(unique)).astype(np.float32)
-    return unique, merged / counts if duplicates == "mean" else merged
-
-
-def _save_array(folder: Path, name: str, value: Any) -> None:
-    if sp.issparse(value):
-        value = sp.csr_matrix(value)
-        np.save(folder / f"{name}.data.npy", value.data, allow_pickle=False)
-        np.save(folder / f"{name}.indices.npy", value.indices, allow_pickle=False)
-        np.save(folder / f"{name}.indptr.npy", value.indptr, allow_pickle=False)
-        np.save(folder / f"{name}.shape.npy", np.asarray(value.shape), allow_pickle=False)
-    else:
-        np.save(folder / f"{name}.npy", np.asarray(value), allow_pickle=False)
-
-
-def _load_array(folder: Path, name: str) -> Any:
-    if (folder / f"{name}.npy").exists():
-        value = np.load(folder / f"{name}.npy", allow_pickle=False)
-        return value[()] if value.ndim == 0 else value
-    parts = [np.load(folder / f"{name}.{p}.npy", allow_pickle=False) for p in ("data", "indices")]
-    indptr = np.load(folder / f"{name}.indptr.npy", allow_pickle=False)
-    shape = tuple(np.load(folder / f"{name}.shape.npy", allow_pickle=False))
-    return sp.csr_matrix((parts[0], parts[1], indptr), shape=shape)

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from discerner.models import Blend, ItemKNN, Popularity, PureSVD, UserKNN
-from discerner.models.base import top_n_indices
 from discerner.models.blend import standardize
+from discerner.models.ranking import top_n_indices
 
 
 def frame(pairs):
