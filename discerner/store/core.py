@@ -216,9 +216,13 @@ class Store:
 
     def _load_snapshot(self, manifest: dict) -> None:
         folder = self.path / manifest["snapshot"]
-        snap.load_entities(folder / "users.parquet", self._users)
-        snap.load_entities(folder / "products.parquet", self._products)
-        activities = snap.read_activities(folder / "activities.parquet")
+        # One file per `_reading`, so that a damaged file is named in the error.
+        with self._reading(folder / "users.parquet"):
+            snap.load_entities(folder / "users.parquet", self._users)
+        with self._reading(folder / "products.parquet"):
+            snap.load_entities(folder / "products.parquet", self._products)
+        with self._reading(folder / "activities.parquet"):
+            activities = snap.read_activities(folder / "activities.parquet")
         self._acts.add_sealed(activities, UserIndexPart.load(folder))
         snap.release_memory()
         next_ids = manifest["next_ids"]
@@ -236,7 +240,7 @@ class Store:
             if self.readonly:  # most likely a compaction removed it meanwhile: read again
                 raise _Moved() from None
             raise StoreCorruptError("a file the store needs is missing", path=str(path)) from None
-        except (pa.ArrowException, ValueError, KeyError) as exc:
+        except (pa.ArrowException, OSError, ValueError, KeyError) as exc:  # ArrowIOError is OSError
             raise StoreCorruptError(f"unreadable ({exc})", path=str(path)) from None
 
     def _torn_tail(self, log: Path, end: int, recover: bool) -> None:
