@@ -113,3 +113,18 @@ def test_the_accounts_file_is_private(home):
     _run("accounts", "create", "ada", "--password-stdin", input="pw\n")
     book = AccountBook(config.store_dir(home))
     assert book.path.stat().st_mode & 0o077 == 0
+
+
+def test_import_while_a_server_holds_the_store_fails_clearly_and_export_still_works(home, tmp_path):
+    data = tmp_path / "x.csv"
+    data.write_text("user_id,product_id\n1,1\n")
+    with Store.open(config.store_dir(config.ensure_home()), compact_interval=0) as server:
+        server.create_user()
+        server.create_product()
+        server.add_activity(1, 1, 2.0)
+        result = _run("import", str(data), "--no-progress")
+        assert result.exit_code == 1 and "open for writing by another process" in result.output
+        exported = _run("export", str(tmp_path / "out"))
+        assert exported.exit_code == 0, exported.output
+        assert server.count_activities() == 1
+    assert pd.read_parquet(tmp_path / "out" / "activities.parquet")["score"].tolist() == [2.0]
