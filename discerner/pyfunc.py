@@ -96,7 +96,11 @@ def _empty_output() -> pd.DataFrame:
 
 
 def signature() -> ModelSignature:
-    """The model's signature: `user_id` (long) and optional `n` (long) in, ranked rows out."""
+    """The model's signature: `user_id` (long) and optional `n` (long) in, ranked rows out.
+
+    `n` may be left out of the request, but not out of some rows only: MLflow turns such
+    gaps into NaN, which a long column rejects (a double column would reject plain integers).
+    """
     inputs = Schema([ColSpec("long", USER_ID), ColSpec("long", N_COLUMN, required=False)])
     outputs = Schema(
         [

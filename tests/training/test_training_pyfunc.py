@@ -47,6 +47,12 @@ def test_n_defaults_to_ten(popularity):
     assert found["product_id"].tolist() == [10, 20, 30]  # all three: fewer than ten exist
 
 
+def test_a_missing_n_in_one_row_means_ten(popularity):
+    requests = pd.DataFrame({"user_id": [99, 1], "n": [np.nan, 1.0]})
+    found = pyfunc.recommend_frame(popularity, requests)
+    assert found.groupby("user_id").size().to_dict() == {1: 1, 99: 3}
+
+
 def test_an_empty_request_gives_an_empty_typed_frame(popularity):
     found = pyfunc.recommend_frame(
         popularity, pd.DataFrame({"user_id": pd.Series([], dtype="int64")})
