@@ -7,7 +7,13 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from discerner.errors import DataFormatError, UnknownProductError, UnknownUserError
+from discerner.errors import (
+    DataFormatError,
+    StoreCorruptError,
+    StoreError,
+    UnknownProductError,
+    UnknownUserError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +103,7 @@ def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(UnknownUserError, lambda e: _handle_api_error(_unknown(e)))
     app.register_error_handler(UnknownProductError, lambda e: _handle_api_error(_unknown(e)))
     app.register_error_handler(DataFormatError, lambda e: error_response(400, str(e)))
+    app.register_error_handler(StoreError, _handle_store_error)
     app.register_error_handler(Exception, _handle_unexpected)
 
 
@@ -113,6 +120,21 @@ def _handle_http_exception(error: HTTPException) -> Response:
     own = error.get_response().headers
     kept = {name: own[name] for name in _KEPT_HEADERS if name in own}
     return error_response(status, _first_sentence(error.description), kept)
+
+
+def _handle_store_error(error: StoreError) -> Response:
+    """503: the store refuses writes (its disk is full or read-only, or it is closing).
+
+    The log line names the file; the client's message says why without naming server paths.
+    """
+    if isinstance(error, StoreCorruptError):
+        return _handle_unexpected(error)
+    logger.error("store refused a write: %s (%s)", error, error.__cause__ or "no cause")
+    reason = getattr(error.__cause__, "strerror", None)
+    message = "the data store cannot accept writes now"
+    if reason:  # the disk failed: say how, and that the data already stored is still served
+        message += f" ({reason}); reads still work"
+    return error_response(503, message)
 
 
 def _handle_unexpected(error: Exception) -> Response:

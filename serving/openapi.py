@@ -27,7 +27,9 @@ _ERRORS = {
     413: "The body is over the size limit",
     415: "The body's Content-Type is not accepted",
     429: "Too many failed logins; see Retry-After",
+    503: "The store cannot write now (disk full or read-only); reads still work",
 }
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 @bp.get("/openapi.json")
@@ -184,4 +186,6 @@ def _error_statuses(rule: Rule, spec: Spec) -> list[int]:
         statuses += [413, 415]
     if rule.endpoint == "auth.token":
         statuses.append(429)
+    elif _WRITES & set(rule.methods or ()):
+        statuses.append(503)
     return statuses

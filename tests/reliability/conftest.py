@@ -86,6 +86,12 @@ def discerner(*args: str, home: Path, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, env=env, capture_output=True, timeout=60, **kwargs)
 
 
+@pytest.fixture
+def cli():
+    """`cli(*args, home=...)`: run `discerner ARGS` in a subprocess, output captured."""
+    return discerner
+
+
 class Server:
     """`discerner serve` in a subprocess on a free port; its output goes to `self.log`.
 
