@@ -73,3 +73,7 @@ class AccountExistsError(StoreError, ValueError):
 
 class DuplicateExternalIdError(StoreError, ValueError):
     """A user or product with that external id already exists."""
+
+
+class TrainingError(DiscernerError):
+    """Training cannot run: the store holds no activities, or no candidate is left."""

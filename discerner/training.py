@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from discerner import config, plots, pyfunc, registry, tracking
-from discerner.errors import DiscernerError
+from discerner.errors import TrainingError
 from discerner.schema import PRODUCT_ID, USER_ID
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,6 @@ SUMMARY_COLUMNS = (
     "coverage_at_10",
     "fit_seconds",
 )
-
-
-class TrainingError(DiscernerError):
-    """Training cannot run, e.g. the store holds no activities."""
 
 
 @dataclass(frozen=True)
