@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 SECRET_FILE = "secret_key"
 SCHEMES = ("token", "bearer")
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32  # 256 bits: an HS256 key shorter than the hash output weakens it
 
 
 class AuthSchemeMiddleware:
@@ -58,6 +60,8 @@ def load_secret_key(home: Path) -> str:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            logger.warning("%s is readable by other users; `chmod 600` it", path)
         return path.read_text().strip()
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secrets.token_hex(32))
@@ -67,11 +71,40 @@ def load_secret_key(home: Path) -> str:
     return path.read_text().strip()
 
 
+def check_secret(secret: str, source: str) -> str:
+    """Return `secret` if it is long enough to sign HS256 tokens.
+
+    Args:
+        secret: The signing secret.
+        source: Where it came from, for the error message (never the secret itself).
+
+    Raises:
+        ValueError: The secret is shorter than 32 bytes (256 bits).
+    """
+    size = len(secret.encode())
+    if size < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"the token signing secret from {source} has {size} bytes; at least"
+            f" {MIN_SECRET_BYTES} (256 bits) are needed. Make one with"
+            " `python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
+    return secret
+
+
 def init_auth(app: Flask, home: Path) -> JWTManager:
-    """Configure flask-jwt-extended so every token failure is the API's own 401 JSON."""
-    secret = app.config.get("DISCERNER_SECRET_KEY") or load_secret_key(home)
+    """Configure flask-jwt-extended so every token failure is the API's own 401 JSON.
+
+    Raises:
+        ValueError: The configured or stored secret is shorter than 256 bits.
+    """
+    if app.config.get("DISCERNER_SECRET_KEY"):
+        secret = check_secret(app.config["DISCERNER_SECRET_KEY"], "DISCERNER_SECRET_KEY")
+    else:
+        secret = check_secret(load_secret_key(home), str(home / SECRET_FILE))
     app.config.update(
         JWT_SECRET_KEY=secret,
+        JWT_ALGORITHM=ALGORITHM,
+        JWT_DECODE_ALGORITHMS=[ALGORITHM],  # never `none`, never whatever a token's header says
         JWT_TOKEN_LOCATION=["headers"],
         JWT_HEADER_TYPE="Bearer",
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=app.config["DISCERNER_TOKEN_SECONDS"]),

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from flask import request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
+from serving.errors import ApiError
 from serving.state import services
 
 
@@ -66,6 +67,7 @@ def require_token() -> None:
     Raises:
         flask_jwt_extended / PyJWT errors: turned into 401 JSON by the loaders in
             `serving.auth.init_auth`.
+        ApiError: 401 for a validly signed token without an expiry.
     """
     cache = services().tokens
     token = request.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -76,6 +78,8 @@ def require_token() -> None:
         cache.drop(token)  # the full check below says why it fails
     verify_jwt_in_request()
     claims = get_jwt()
+    if not isinstance(claims.get("exp"), int | float):  # PyJWT checks exp only when present
+        raise ApiError.unauthorized("invalid token")
     cache.put(token, Verified(float(claims["exp"]), claims["sub"], claims.get("ver")))
 
 

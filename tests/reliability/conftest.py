@@ -30,6 +30,18 @@ def wait_until(condition, timeout: float = 30.0) -> None:
 
 
 @pytest.fixture
+def secret():
+    """The signing secret of the `app` fixture."""
+    return SECRET
+
+
+@pytest.fixture
+def account():
+    """(username, password) of the account the `app` fixture creates."""
+    return USERNAME, PASSWORD
+
+
+@pytest.fixture
 def settings():
     """Extra app settings; a test overrides this fixture to change them."""
     return {}
@@ -157,6 +169,12 @@ class Server:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def server_class():
+    """The `Server` class, for module-scoped servers."""
+    return Server
 
 
 @pytest.fixture

@@ -1,0 +1,131 @@
+"""Attacks on authentication: forged algorithms and claims, revocation, throttling, leaks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import stat
+import statistics
+import time
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from serving import create_app
+from serving.auth import SECRET_FILE
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claims(token: str) -> dict:
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def _unsigned(claims: dict, alg: str) -> str:
+    header = _b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    return f"{header}.{_b64(json.dumps(claims).encode())}."
+
+
+def _hmac(claims: dict, secret: str, alg: str) -> str:
+    """A token signed with the right secret under another HMAC algorithm (PyJWT warns on it)."""
+    header = _b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = f"{header}.{_b64(json.dumps(claims).encode())}"
+    digest = {"HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    return f"{body}.{_b64(hmac.new(secret.encode(), body.encode(), digest).digest())}"
+
+
+def _rs256(claims: dict) -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return pyjwt.encode(claims, key, algorithm="RS256")
+
+
+FORGERIES = {
+    "alg-none": lambda claims, secret: _unsigned(claims, "none"),
+    "alg-None": lambda claims, secret: _unsigned(claims, "None"),
+    "hs512-right-secret": lambda claims, secret: _hmac(claims, secret, "HS512"),
+    "hs384-right-secret": lambda claims, secret: _hmac(claims, secret, "HS384"),
+    "rs256": lambda claims, secret: _rs256(claims),
+    "wrong-secret": lambda claims, secret: pyjwt.encode(claims, "x" * 40, algorithm="HS256"),
+    "expired": lambda claims, secret: pyjwt.encode(
+        claims | {"exp": int(time.time()) - 1}, secret, algorithm="HS256"
+    ),
+    "no-expiry": lambda claims, secret: pyjwt.encode(
+        {k: v for k, v in claims.items() if k != "exp"}, secret, algorithm="HS256"
+    ),
+}
+
+
+@pytest.mark.parametrize("forge", FORGERIES.values(), ids=FORGERIES.keys())
+def test_a_forged_token_is_refused(client, token, secret, forge):
+    forged = forge(_claims(token), secret)
+    response = client.get("/users", headers={"Authorization": f"Token {forged}"})
+    assert response.status_code == 401
+    assert response.get_json()["error"]["status"] == 401
+
+
+def test_the_genuine_token_is_accepted_so_the_forgeries_test_something(client, token, secret):
+    resigned = pyjwt.encode(_claims(token), secret, algorithm="HS256")
+    assert client.get("/users", headers={"Authorization": f"Token {resigned}"}).status_code == 200
+
+
+@pytest.mark.parametrize(("claim", "value"), [("sub", "root"), ("ver", 7), ("exp", 2**40)])
+def test_a_tampered_payload_breaks_the_signature(client, token, claim, value):
+    header, _, signature = token.split(".")
+    payload = _b64(json.dumps(_claims(token) | {claim: value}).encode())
+    response = client.get(
+        "/users", headers={"Authorization": f"Token {header}.{payload}.{signature}"}
+    )
+    assert response.status_code == 401
+    assert response.get_json()["error"]["message"] == "invalid token"
+
+
+def test_unknown_user_and_wrong_password_look_the_same(client, account):
+    def login(username, password):
+        started = time.perf_counter()
+        response = client.post("/token", data={"username": username, "password": password})
+        return response, time.perf_counter() - started
+
+    answers, seconds = {}, {}
+    for who, username in (("unknown", "mallory"), ("wrong", account[0])):
+        runs = [login(username, "not the password") for _ in range(3)]
+        answers[who] = runs[-1][0]
+        seconds[who] = statistics.median(s for _, s in runs)
+    unknown, wrong = answers["unknown"], answers["wrong"]
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.get_data() == wrong.get_data()
+    assert {k: v for k, v in unknown.headers if k != "Date"} == {
+        k: v for k, v in wrong.headers if k != "Date"
+    }
+    # Both run one scrypt check, so neither is much faster (loose: the machine is shared).
+    assert 0.3 < seconds["unknown"] / seconds["wrong"] < 3.0
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 31])
+def test_a_configured_secret_under_256_bits_is_refused(tmp_path, secret):
+    with pytest.raises(ValueError, match="at least 32"):
+        create_app({"DISCERNER_HOME": str(tmp_path / "home"), "DISCERNER_SECRET_KEY": secret})
+
+
+def test_a_stored_secret_under_256_bits_is_refused_without_printing_it(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / SECRET_FILE).write_text("0123456789abcdef")
+    with pytest.raises(ValueError) as refused:
+        create_app({"DISCERNER_HOME": str(home)})
+    assert str(home / SECRET_FILE) in str(refused.value)
+    assert "0123456789abcdef" not in str(refused.value)
+
+
+def test_the_generated_secret_has_256_random_bits_and_is_owner_only(tmp_path):
+    home = tmp_path / "home"
+    app = create_app({"DISCERNER_HOME": str(home)})
+    app.extensions["discerner"].close()
+    path = home / SECRET_FILE
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert len(bytes.fromhex(path.read_text().strip())) == 32
