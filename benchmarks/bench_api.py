@@ -72,7 +72,7 @@ class Server:
             try:
                 if requests.get(self.url + "/health", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # the worker is still starting
                 time.sleep(0.2)
         raise RuntimeError("the server did not start")
 

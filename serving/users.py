@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, url_for
 
+from discerner.errors import DuplicateExternalIdError
 from serving.errors import ApiError
 from serving.pagination import page
 from serving.schemas import Created, Entity, EntityCreate, PageQuery, UserCreate
@@ -66,5 +67,7 @@ def create_entity(create: Callable[..., dict], body: EntityCreate) -> dict:
     """Call the store's `create_user`/`create_product`; a taken external_id becomes 409."""
     try:
         return create(external_id=body.external_id, attributes=body.attributes() or None)
-    except ValueError as error:
+    except DuplicateExternalIdError as error:
         raise ApiError.conflict(str(error)) from None
+    except ValueError as error:  # a value the store refuses that the schema let through
+        raise ApiError.bad_request(str(error)) from None

@@ -47,6 +47,15 @@ def test_user_attributes_are_kept(api):
     assert user["created_at"].endswith("Z")
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_taken_external_id_is_409(api, kind):
+    assert api.post(f"/{kind}", json={"external_id": "x-1"}).status_code == 201
+    response = api.post(f"/{kind}", json={"external_id": "x-1"})
+    assert response.status_code == 409
+    assert "x-1" in response.get_json()["error"]["message"]
+    assert [item["id"] for item in api.get(f"/{kind}").get_json()] == [1]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
