@@ -24,6 +24,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from tqdm.auto import tqdm
 
 from discerner import config, plots, pyfunc, registry, tracking
@@ -546,7 +547,10 @@ def _versions(name: str, versions: list[str] | str | None) -> list:
     elif versions is None:
         found = [v for v in [registry.champion(name)] if v is not None]
     else:
-        found = [client.get_model_version(name, str(v)) for v in versions]
+        try:
+            found = [client.get_model_version(name, str(v)) for v in versions]
+        except MlflowException as error:
+            raise TrainingError(error.message) from None
     if not found:
         raise TrainingError(f"no version of {name!r} to evaluate")
     return sorted(found, key=lambda v: int(v.version))

@@ -168,3 +168,10 @@ def test_cli_models_and_promote(home, generated, candidates):
     missing = runner.invoke(main, ["promote", "7"])
     assert missing.exit_code != 0
     assert "cannot promote discerner version 7" in missing.output
+
+
+def test_cli_evaluate_an_unknown_version_says_so(home, generated):
+    _train({"popularity": Popularity()}, generated.activities)
+    result = CliRunner().invoke(main, ["evaluate", "--version", "9"])
+    assert result.exit_code != 0
+    assert "version=9" in result.output and "not found" in result.output
