@@ -249,6 +249,9 @@ def load_champion(
         MlflowException: The version's artifacts are missing or unreadable.
     """
     uri = tracking_uri or config.tracking_uri(config.home())
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        # Opening a missing SQLite store would create one (with artifacts in ./mlruns).
+        raise LookupError(f"no registered model {name!r}: there is no tracking database {uri}")
     mlflow_client = client(uri)
     version = champion(name, alias, mlflow_client=mlflow_client)
     if version is None:

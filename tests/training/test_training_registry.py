@@ -105,6 +105,14 @@ def test_load_champion_with_nothing_registered_is_a_lookup_error(home):
         registry.load_champion()
 
 
+def test_load_champion_never_creates_a_tracking_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISCERNER_HOME", str(tmp_path / "fresh"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(LookupError, match="no tracking database"):
+        registry.load_champion()
+    assert not (tmp_path / "fresh").exists()
+
+
 def test_versions_frame_is_empty_before_any_training(home):
     tracking.setup()
     assert registry.versions_frame().empty
