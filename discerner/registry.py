@@ -245,8 +245,9 @@ def load_champion(
         The fitted model and its version info (see `load_version`).
 
     Raises:
-        LookupError: No such registered model or alias.
-        MlflowException: The version's artifacts are missing or unreadable.
+        LookupError: No tracking database, registered model or alias.
+        MlflowException, OSError, ValueError: The version's artifacts are missing, unreadable
+            or not a model this version of Discerner can load.
     """
     uri = tracking_uri or config.tracking_uri(config.home())
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
