@@ -12,6 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from discerner import config
 from serving import activities, auth, health, openapi, products, recs, users
+from serving.cors import register_cors
 from serving.errors import register_errorhandlers
 from serving.metrics import Metrics, instrument
 from serving.recommender import ChampionSource, ModelHolder
@@ -33,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "DISCERNER_MODEL_NAME": "discerner",
     "DISCERNER_MODEL_ALIAS": "champion",
     "DISCERNER_MODEL_POLL_SECONDS": 30.0,
+    "DISCERNER_CORS_ORIGINS": "",
 }
 BLUEPRINTS = (health.bp, openapi.bp, auth.bp, users.bp, products.bp, activities.bp, recs.bp)
 
@@ -76,6 +78,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_headers(app)
+    register_cors(app)
     return app
 
 
