@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "DISCERNER_MODEL_ALIAS": "champion",
     "DISCERNER_MODEL_POLL_SECONDS": 30.0,
     "DISCERNER_CORS_ORIGINS": "",
+    "DISCERNER_TRUSTED_PROXIES": 0,
 }
 BLUEPRINTS = (health.bp, openapi.bp, auth.bp, users.bp, products.bp, activities.bp, recs.bp)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, Response, request
 from flask_jwt_extended import JWTManager, create_access_token
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from discerner.security import hash_password, verify_password
 from serving.errors import ApiError, error_response
@@ -110,6 +111,7 @@ def init_auth(app: Flask, home: Path) -> JWTManager:
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=app.config["DISCERNER_TOKEN_SECONDS"]),
     )
     app.wsgi_app = AuthSchemeMiddleware(app.wsgi_app)
+    trust_proxies(app, int(app.config.get("DISCERNER_TRUSTED_PROXIES", 0)))
     jwt = JWTManager(app)
     jwt.token_in_blocklist_loader(_is_revoked)
     jwt.unauthorized_loader(lambda reason: _unauthorized("missing or malformed Authorization"))
@@ -120,6 +122,22 @@ def init_auth(app: Flask, home: Path) -> JWTManager:
     jwt.token_verification_failed_loader(lambda header, payload: _unauthorized("invalid token"))
     jwt.needs_fresh_token_loader(lambda header, payload: _unauthorized("invalid token"))
     return jwt
+
+
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Take the client's address and scheme from `hops` reverse proxies' X-Forwarded-* headers.
+
+    Behind a TLS-terminating proxy every request comes from the proxy's address, so the
+    per-address login limit would count all clients as one. With `hops` = 0 (the default) the
+    headers are ignored: a client connecting directly cannot pick its own address.
+
+    Args:
+        app: The app to wrap.
+        hops: How many proxies in front of the server append to X-Forwarded-For.
+    """
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+        logger.info("trusting X-Forwarded-* from %d proxy hop(s)", hops)
 
 
 def _unauthorized(message: str) -> Response:

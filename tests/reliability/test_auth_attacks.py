@@ -129,3 +129,27 @@ def test_the_generated_secret_has_256_random_bits_and_is_owner_only(tmp_path):
     path = home / SECRET_FILE
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert len(bytes.fromhex(path.read_text().strip())) == 32
+
+
+def _fail_login_from(client, address):
+    headers = {"X-Forwarded-For": address}
+    return client.post("/token", data={"username": "x", "password": "y"}, headers=headers)
+
+
+@pytest.mark.parametrize("settings", [{"DISCERNER_LOGIN_FAILURES_PER_ADDRESS": 2}])
+def test_without_trusted_proxies_x_forwarded_for_cannot_dodge_the_address_limit(client):
+    assert [_fail_login_from(client, f"10.0.0.{i}").status_code for i in range(3)] == [
+        401,
+        401,
+        429,
+    ]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"DISCERNER_LOGIN_FAILURES_PER_ADDRESS": 2, "DISCERNER_TRUSTED_PROXIES": 1}],
+)
+def test_behind_a_trusted_proxy_each_client_address_has_its_own_limit(client):
+    first = [_fail_login_from(client, "10.0.0.1").status_code for _ in range(3)]
+    assert first == [401, 401, 429]
+    assert _fail_login_from(client, "10.0.0.2").status_code == 401
