@@ -307,3 +307,18 @@ def test_compaction_drops_tombstones_from_memory_and_reads_stay_right(path, stor
     with Store.open(path, readonly=True) as reader:
         assert reader.count_activities() == 10
         assert reader.user_history(3)[0].tolist() == [1, 2, 1, 2, 4]
+
+
+def test_import_can_bring_back_a_deleted_id_without_its_old_activities(path, shop):
+    shop.create_user(external_id="old")  # id 3
+    shop.add_activity(3, 1)
+    shop.delete_user(3)
+    frame = pd.DataFrame({"user_id": [3, 2], "product_id": [2, 2]})
+    assert shop.import_interactions(frame, progress=False)["users_created"] == 1
+    assert [u["id"] for u in shop.list_users()] == [1, 2, 3]
+    assert shop.get_user(3)["external_id"] is None
+    assert shop.user_history(3)[0].tolist() == [2]
+    assert shop.create_user(external_id="old")["id"] == 4
+    shop.close()
+    with Store.open(path, readonly=True) as reader:
+        assert reader.user_history(3)[0].tolist() == [2] and reader.count_users() == 4
