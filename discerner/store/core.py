@@ -588,7 +588,11 @@ class Store:
         return pd.DataFrame(counts)
 
     def product_categories(self) -> dict[int, str]:
-        """{product id: category} of live products that have a category (cached until a change)."""
+        """{product id: category} of live products that have a category.
+
+        The same dict object is returned until a product changes (callers may cache by
+        identity); treat it as read-only.
+        """
         with self._lock:
             table = self._products
             if self._categories is None or self._categories[0] != table.changes:
