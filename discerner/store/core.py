@@ -44,7 +44,10 @@ logger = logging.getLogger(__name__)
 
 COMPACT_INTERVAL = 10.0
 COMPACT_LOG_BYTES = 32 << 20
-RECLAIM_SHARE = 0.01  # a compaction also rebuilds memory when this share of rows is deleted
+# A compaction also rebuilds the in-memory activities (dropping tombstones, joining chunks)
+# when this share of rows is deleted or there are more chunks than this.
+RECLAIM_SHARE = 0.01
+MAX_CHUNKS = 256
 _OPEN_ATTEMPTS = 20
 
 
@@ -702,7 +705,8 @@ class Store:
                 self._check_writable()
                 if self._seq == self._snapshot_seq and self._manifest is not None:
                     return self._manifest["version"]
-                reclaim = self._acts.dead() > RECLAIM_SHARE * self._acts.total
+                acts = self._acts
+                reclaim = acts.dead() > RECLAIM_SHARE * acts.total or len(acts.chunks) > MAX_CHUNKS
                 chunks = self._acts.seal() if reclaim else 0
                 state, retired = self._capture(), self._rotate_log()
                 folded, self._segments = self._segments, []

@@ -322,3 +322,18 @@ def test_import_can_bring_back_a_deleted_id_without_its_old_activities(path, sho
     shop.close()
     with Store.open(path, readonly=True) as reader:
         assert reader.user_history(3)[0].tolist() == [2] and reader.count_users() == 4
+
+
+def test_compaction_joins_many_appended_chunks(store, monkeypatch):
+    from discerner.store import core, tables
+
+    monkeypatch.setattr(tables, "APPEND_CHUNK", 2)
+    monkeypatch.setattr(core, "MAX_CHUNKS", 3)
+    store.create_user()
+    store.create_product()
+    for i in range(9):
+        store.add_activity(1, 1, float(i))
+    assert len(store._acts.chunks) == 5
+    store.compact()
+    assert len(store._acts.chunks) == 1
+    assert store.user_history(1)[1].tolist() == [float(i) for i in range(9)]
