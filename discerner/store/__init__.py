@@ -19,7 +19,9 @@ Compaction
     In the background (and on `close`), the writer captures a consistent picture of the
     tables, starts a new log file, writes a snapshot folder (`snapshots/<seq>/`, files fsynced,
     folder renamed into place), swaps `manifest.json` atomically (temp file, fsync, rename,
-    fsync of the folder), and only then deletes the old log files and folded segments.
+    fsync of the folder), and only then deletes the old log files and folded segments. When
+    1% of the activities are deleted (or appends filled many chunks) it then also rebuilds
+    the in-memory columns without the tombstones, so deleted data leaves memory too.
 
 Recovery
     Open loads the snapshot the manifest names and replays every log record with a higher

@@ -1,10 +1,11 @@
 """In-memory tables: users and products (sorted id arrays) and activities (columnar chunks).
 
-Rows are never moved while the store is open: a deleted row is masked (a tombstone) until the
-next open after a compaction. Activities live in chunks of numpy columns; a snapshot or an
-import is one sealed chunk (read straight from Parquet), live appends fill fixed-size chunks, so
-growing never copies the big arrays. A per-user index maps a user to the global row numbers of
-their activities: one sorted part per sealed chunk, plus a dict for appended rows.
+Activities live in chunks of numpy columns: a snapshot or an import is one sealed chunk (read
+straight from Parquet), live appends fill fixed-size chunks, so growing never copies the big
+arrays. A per-user index maps a user to the global row numbers of their activities: a few
+sorted parts (merged like a binary counter), plus a dict for the rows of the open chunk.
+A deleted row is masked (a tombstone); a compaction that finds many of them rebuilds the
+columns without them (`ActivityTable.reclaim`).
 """
 
 from __future__ import annotations
