@@ -113,18 +113,27 @@ def _swap_during_load(server: Server, session, script: Path, duration: float) ->
     """Promote version 2 and SIGHUP the server while wrk asks for recommendations."""
     from discerner import config, registry
 
+    mlflow_client = registry.client(config.tracking_uri(server.home))
+    mlflow_client.search_registered_models()  # import and connect before the clock starts
     result: dict = {}
     load = threading.Thread(
         target=lambda: result.update(_wrk(server.url, duration, script, connections=8))
     )
     load.start()
-    time.sleep(duration / 3)
-    uri = config.tracking_uri(server.home)
-    registry.promote(2, mlflow_client=registry.client(uri))
+    time.sleep(duration / 4)
+    registry.promote(2, mlflow_client=mlflow_client)
     server.process.send_signal(signal.SIGHUP)
+    signalled = time.monotonic()
+    while _version(session, server) != "discerner/2" and time.monotonic() - signalled < 30:
+        time.sleep(0.05)
+    result["swap_s"] = time.monotonic() - signalled
     load.join()
-    result["version_after"] = session.get(server.url + "/users/1/recs").headers["X-Model-Version"]
+    result["version_after"] = _version(session, server)
     return result
+
+
+def _version(session: requests.Session, server: Server) -> str:
+    return session.get(server.url + "/users/1/recs").headers["X-Model-Version"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,6 +174,7 @@ def _run(home: Path, sizes: dict, duration: float, rounds: int) -> int:
         script = home.parent / "recs.lua"
         token = session.headers["Authorization"].removeprefix("Token ")
         script.write_text(RECS_SCRIPT % {"token": token, "users": sizes["n_users"]})
+        _wrk(server.url, min(duration, 5), script, connections=8)  # warm-up, not counted
         single = _wrk(server.url, duration, script, connections=1)
         pairs = []
         for _ in range(rounds):
@@ -181,7 +191,7 @@ def _run(home: Path, sizes: dict, duration: float, rounds: int) -> int:
 
 def _report(sizes, ready, single, pairs, rss, swap) -> int:
     ratio = statistics.median(recs["rps"] / health["rps"] for health, recs in pairs)
-    load_s = ready["model"].get("loaded_in_seconds", float("nan"))
+    load_s = ready["model"].get("load_seconds", float("nan"))
     checks = {
         "p50": single["p50_ms"] < TARGETS["p50_ms"],
         "p99": single["p99_ms"] < TARGETS["p99_ms"],
@@ -207,7 +217,10 @@ def _report(sizes, ready, single, pairs, rss, swap) -> int:
         f"| 8 clients: recs vs /health | {recs:,.0f} vs {health:,.0f} req/s, ratio "
         f"{ratio:.2f} | >= 0.6 | {_mark(checks['ratio'])} |"
     )
-    print(f"| champion load time | {load_s:.2f} s | < 3 s | {_mark(checks['load'])} |")
+    print(
+        f"| champion load time (registry lookup + artifacts) | {load_s:.2f} s | < 3 s | "
+        f"{_mark(checks['load'])} |"
+    )
     print(
         f"| process start to /ready 200 | {ready['start_to_ready_s']:.1f} s (store open, "
         f"MLflow import, load) | reported | |"

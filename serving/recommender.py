@@ -178,7 +178,8 @@ class ModelHolder:
             return
         label = f"{version.name}/{version.version}"
         if self.champion is not None and self.champion.version == label:
-            self._state = {"state": "loaded"}
+            self._state.pop("reason", None)  # a failed newer version was taken back
+            self._state["state"] = "loaded"
             return
         if self._state.get("failed") == label:
             return  # already tried; a new version or a restart will try again
@@ -190,8 +191,9 @@ class ModelHolder:
             self._state = {"state": "failed", "failed": label, "reason": f"{label}: {error}"}
             return
         self.champion = loaded  # the swap: requests already running keep their reference
-        self._state = {"state": "loaded"}
-        logger.info("now serving %s (loaded in %.2f s)", label, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._state = {"state": "loaded", "load_seconds": round(seconds, 3)}
+        logger.info("now serving %s (loaded in %.2f s)", label, seconds)
 
     def _watch(self) -> None:
         while not self._closed.is_set():
