@@ -97,9 +97,7 @@ def _files(home, pattern):
     return found[0]
 
 
-@pytest.mark.parametrize(
-    "pattern", ["snapshots/*/activities.parquet", "snapshots/*/users.parquet", "manifest.json"]
-)
+@pytest.mark.parametrize("pattern", ["snapshots/*/activities.parquet", "manifest.json"])
 def test_serve_on_a_corrupt_store_file_exits_naming_the_file(stored_home, cli, pattern):
     damaged = _files(stored_home, pattern)
     _damage_middle(damaged)
