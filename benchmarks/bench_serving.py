@@ -227,8 +227,9 @@ def _report(sizes, ready, single, pairs, rss, swap) -> int:
     )
     print(f"| server (worker) memory | {rss:,.0f} MB RSS | reported | |")
     print(
-        f"| swap during load | {swap['completed']:,} requests, {swap['failed']} non-2xx; then "
-        f"{swap['version_after']} | 0 non-2xx | {_mark(checks['swap'])} |"
+        f"| swap during load | {swap['completed']:,} requests, {swap['failed']} non-2xx; "
+        f"{swap['version_after']} answering {swap['swap_s']:.1f} s after SIGHUP | 0 non-2xx | "
+        f"{_mark(checks['swap'])} |"
     )
     return 0 if all(checks.values()) else 1
 
