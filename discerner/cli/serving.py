@@ -15,8 +15,11 @@ from discerner.cli import main
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the HTTP API with gunicorn (one process, a pool of threads).
 
-    Settings such as DISCERNER_SECRET_KEY and DISCERNER_TOKEN_SECONDS come from the
-    environment. SIGTERM finishes in-flight requests, then closes the store.
+    Settings such as DISCERNER_SECRET_KEY, DISCERNER_TOKEN_SECONDS and
+    DISCERNER_MODEL_POLL_SECONDS come from the environment. The registered champion
+    (DISCERNER_MODEL_NAME@DISCERNER_MODEL_ALIAS, default discerner@champion) is served once
+    loaded, popularity until then. SIGHUP looks for a new champion at once; SIGTERM finishes
+    in-flight requests, then closes the store.
     """
     from serving.wsgi import run
 
