@@ -63,7 +63,11 @@ DEFAULT_CANDIDATES: dict[str, tuple[Factory, list[dict[str, Any]]]] = {
 
 
 def evaluate_model(
-    model: Recommender, train: pd.DataFrame, test: pd.DataFrame, k: Iterable[int] = (5, 10, 20)
+    model: Recommender,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    k: Iterable[int] = (5, 10, 20),
+    history: pd.DataFrame | None = None,
 ) -> dict[str, float]:
     """Metrics of a fitted model on a test frame, keyed by MLflow-safe names.
 
@@ -74,6 +78,8 @@ def evaluate_model(
         train: The training interactions (for popularity bias).
         test: Held-out interactions; every row is a relevant product.
         k: Cut-offs.
+        history: Folded-in rows of users unseen at fit (see `user_split`), passed to
+            `recommend`; their products are excluded like seen ones.
 
     Returns:
         Ranking metrics, `coverage_at_k` and `popularity_bias_at_k` for each k, and
@@ -81,7 +87,7 @@ def evaluate_model(
     """
     ks = sorted(set(k))
     started = time.perf_counter()
-    recs = model.recommend(np.unique(test[USER_ID].to_numpy()), n=ks[-1])
+    recs = model.recommend(np.unique(test[USER_ID].to_numpy()), n=ks[-1], history=history)
     values = {"recommend_seconds": time.perf_counter() - started}
     n_products = train[PRODUCT_ID].nunique()
     for cut in ks:
