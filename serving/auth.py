@@ -18,6 +18,7 @@ from serving.errors import ApiError, error_response
 from serving.schemas import Credentials, Token
 from serving.spec import endpoint
 from serving.state import services
+from serving.throttle import address_key
 from serving.tokens import is_current
 
 logger = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def _is_revoked(header: dict, payload: dict) -> bool:
     responses={200: ("A token and its lifetime in seconds", Token)},
 )
 def token(body: Credentials):
-    keys = (f"user:{body.username}", f"addr:{request.remote_addr}")
+    keys = (f"user:{body.username}", address_key(request.remote_addr))
     throttle = services().throttle
     wait = throttle.retry_after(keys)
     if wait is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -76,3 +77,24 @@ class LoginThrottle:
             del self._failures[key]
             return None
         return times
+
+
+def address_key(address: str | None) -> str:
+    """The throttle key of a client address: IPv4 as it is, IPv6 by its /64 network.
+
+    One IPv6 host usually holds a whole /64 and can pick any address in it, so limiting single
+    IPv6 addresses would limit nothing.
+
+    Args:
+        address: The client's address (`request.remote_addr`).
+
+    Returns:
+        For example `"addr:192.0.2.7"` or `"addr:2001:db8::/64"`.
+    """
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return f"addr:{address}"
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return f"addr:{ipaddress.ip_network((ip, 64), strict=False)}"
+    return f"addr:{getattr(ip, 'ipv4_mapped', None) or ip}"

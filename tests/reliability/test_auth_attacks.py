@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from serving import create_app
 from serving.auth import SECRET_FILE
+from serving.throttle import address_key
 
 
 def _b64(data: bytes) -> str:
@@ -153,3 +154,28 @@ def test_behind_a_trusted_proxy_each_client_address_has_its_own_limit(client):
     first = [_fail_login_from(client, "10.0.0.1").status_code for _ in range(3)]
     assert first == [401, 401, 429]
     assert _fail_login_from(client, "10.0.0.2").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("192.0.2.7", "addr:192.0.2.7"),
+        ("2001:db8::1", "addr:2001:db8::/64"),
+        ("2001:db8::ffff:1", "addr:2001:db8::/64"),
+        ("2001:db8:0:1::1", "addr:2001:db8:0:1::/64"),
+        ("::ffff:192.0.2.7", "addr:192.0.2.7"),
+        ("not an address", "addr:not an address"),
+    ],
+)
+def test_ipv6_clients_are_limited_by_their_64_network(address, key):
+    assert address_key(address) == key
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"DISCERNER_LOGIN_FAILURES_PER_ADDRESS": 2, "DISCERNER_TRUSTED_PROXIES": 1}],
+)
+def test_hopping_addresses_inside_one_ipv6_network_does_not_reset_the_limit(client):
+    statuses = [_fail_login_from(client, f"2001:db8::{i}").status_code for i in range(1, 4)]
+    assert statuses == [401, 401, 429]
+    assert _fail_login_from(client, "2001:db8:0:1::1").status_code == 401
