@@ -180,6 +180,13 @@ class RecsQuery(_Strict):
     )
     category: str | None = Field(default=None, min_length=1, max_length=256)
 
+    @field_validator("exclude")
+    @classmethod
+    def _ids_fit(cls, value: str | None) -> str | None:
+        if value is not None and any(int(part) > MAX_ID for part in value.split(",")):
+            raise ValueError("ids must be at most 2**63 - 1")
+        return value
+
     def excluded_ids(self) -> list[int]:
         """The ids in `exclude`, as integers."""
         return [int(part) for part in self.exclude.split(",")] if self.exclude else []

@@ -68,7 +68,9 @@ def test_exclude_leaves_products_out(shop):
     assert _recs(shop, "/users/4/recs?exclude=1,3") == [(2, 2.0)]
 
 
-@pytest.mark.parametrize("query", ["n=0", "n=1001", "n=ten", "exclude=a,b"])
+@pytest.mark.parametrize(
+    "query", ["n=0", "n=1001", "n=ten", "exclude=a,b", "exclude=1,99999999999999999999"]
+)
 def test_invalid_options_are_400(shop, query):
     response = shop.get(f"/users/1/recs?{query}")
     assert response.status_code == 400
