@@ -59,7 +59,10 @@ def activity_batches(views, rows_per_batch: int = ROW_GROUP):
 def write_activities(path: Path, batches) -> int:
     """Write activity batches to one Parquet file (fsynced); returns the row count."""
     rows = 0
-    with pq.ParquetWriter(path, ACTIVITY_SCHEMA) as writer:
+    # Dictionary-encode only the columns that repeat: ids and times never do, and trying
+    # costs half the writing time.
+    dictionary = ["user_id", "product_id", "score"]
+    with pq.ParquetWriter(path, ACTIVITY_SCHEMA, use_dictionary=dictionary) as writer:
         for batch in batches:
             writer.write_batch(batch, row_group_size=ROW_GROUP)
             rows += batch.num_rows
