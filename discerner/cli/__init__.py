@@ -28,6 +28,6 @@ def main(verbose: bool) -> None:
 
 
 # Each module registers its subcommands on `main`; one import line per module.
-from discerner.cli import data, demo, serving  # noqa: E402
+from discerner.cli import data, demo, serving, training  # noqa: E402
 
-__all__ = ["data", "demo", "main", "serving"]
+__all__ = ["data", "demo", "main", "serving", "training"]
