@@ -16,6 +16,7 @@ from serving.cors import register_cors
 from serving.errors import register_errorhandlers
 from serving.metrics import Metrics, instrument
 from serving.recommender import ChampionSource, ModelHolder
+from serving.schemas import decimal_pattern
 from serving.state import Services
 from serving.throttle import LoginThrottle
 from serving.tokens import TokenCache
@@ -48,18 +49,6 @@ class PositiveIdConverter(IntegerConverter):
         # Werkzeug checks min/max after choosing the rule by method, which made
         # `DELETE /users/0` a 405; a pattern that only matches valid ids makes it a 404.
         self.regex = decimal_pattern(2**63 - 1)
-
-
-def decimal_pattern(bound: int) -> str:
-    """A regular expression matching exactly the decimal numbers 1..`bound` (no leading 0)."""
-    digits = str(bound)
-    options = [rf"[1-9]\d{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
-    for i, digit in enumerate(digits):
-        low = 1 if i == 0 else 0
-        if int(digit) > low:
-            rest = len(digits) - i - 1
-            options.append(rf"{digits[:i]}[{low}-{int(digit) - 1}]\d{{{rest}}}")
-    return "(?:" + "|".join([*options, digits]) + ")"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -43,6 +43,22 @@ _ATTRIBUTES_SCHEMA = {
 }
 
 
+def decimal_pattern(bound: int) -> str:
+    """A regular expression matching exactly the decimal numbers 1..`bound` (no leading 0)."""
+    digits = str(bound)
+    options = [rf"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            rest = len(digits) - i - 1
+            options.append(rf"{digits[:i]}[{low}-{int(digit) - 1}][0-9]{{{rest}}}")
+    return "(?:" + "|".join([*options, digits]) + ")"
+
+
+# One id of a comma-separated list: 0..2**63-1, leading zeros allowed.
+_LISTED_ID = rf"0*(?:{decimal_pattern(MAX_ID)}|0)"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -176,7 +192,9 @@ class RecsQuery(_Strict):
 
     n: int = Field(default=10, ge=1, le=1000)
     exclude: str | None = Field(
-        default=None, pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$", description="Comma-separated ids."
+        default=None,
+        pattern=rf"^\s*{_LISTED_ID}(?:\s*,\s*{_LISTED_ID})*\s*$",
+        description="Comma-separated ids.",
     )
     category: str | None = Field(default=None, min_length=1, max_length=256)
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from serving.app import decimal_pattern
+from serving.schemas import RecsQuery, decimal_pattern
 
 
 @pytest.mark.parametrize("bound", [1, 9, 10, 47, 100, 347, 2905])
@@ -65,3 +65,26 @@ def test_document_states_attribute_rules_and_login_failure(client):
     timestamp = activity["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     assert {"type": "null"} not in timestamp["properties"]["timestamp"]["anyOf"]
     assert set(form) == {"application/json", "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize(
+    ("exclude", "valid"),
+    [
+        ("1,2, 3", True),
+        (" 007 ,9223372036854775807 ", True),
+        ("0", True),
+        ("9223372036854775808", False),
+        ("99388825917775140662", False),
+        ("1,,2", False),
+        ("١٢", False),  # digits of other scripts are not ids
+    ],
+)
+def test_the_exclude_pattern_is_exactly_the_accepted_ids(exclude, valid):
+    field = RecsQuery.model_json_schema()["properties"]["exclude"]["anyOf"][0]
+    assert (re.fullmatch(field["pattern"], exclude) is not None) is valid
+    accepted = True
+    try:
+        RecsQuery.model_validate({"exclude": exclude})
+    except ValueError:
+        accepted = False
+    assert accepted is valid
