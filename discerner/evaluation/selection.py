@@ -35,23 +35,12 @@ def expand_grid(grid: Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]])
 # The candidate families and their grids: the single source of the default model search.
 DEFAULT_CANDIDATES: dict[str, tuple[Factory, list[dict[str, Any]]]] = {
     "popularity": (Popularity, [{}]),
-    "pure_svd": (
-        PureSVD,
-        expand_grid({"n_components": [8, 12, 16, 24, 32, 48], "popularity_exponent": [0.0, 0.1]}),
-    ),
-    "item_knn": (
-        ItemKNN,
-        expand_grid({"k": [100, 400], "alpha": [0.5, 0.7], "beta": [0.0, 0.2], "shrink": [10.0]}),
-    ),
+    "pure_svd": (PureSVD, expand_grid({"n_components": [8, 12, 16, 24, 32, 48]})),
+    "item_knn": (ItemKNN, expand_grid({"k": [100, 400], "alpha": [0.5, 0.7], "beta": [0.2]})),
     "rp3beta": (
         ItemKNN,
         expand_grid(
-            {
-                "similarity": ["rp3beta"],
-                "k": [100, 200],
-                "alpha": [0.6, 0.8, 1.0],
-                "beta": [0.4, 0.6, 0.8],
-            }
+            {"similarity": ["rp3beta"], "k": [100, 200], "alpha": [0.8, 1.0], "beta": [0.4, 0.6]}
         ),
     ),
     "user_knn": (UserKNN, expand_grid({"k": [50, 100, 200]})),
