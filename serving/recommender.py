@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,8 @@ class ModelHolder:
         self._state: dict[str, Any] = {"state": "loading" if source else "none"}
         self._watcher: threading.Thread | None = None
         self._categories: tuple[dict, dict[str, np.ndarray]] | None = None
+        # Called after each swap, from the watcher thread (the server freezes the GC there).
+        self.after_swap: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ champion lifecycle
     def start(self) -> None:
@@ -194,6 +196,8 @@ class ModelHolder:
         seconds = time.perf_counter() - started
         self._state = {"state": "loaded", "load_seconds": round(seconds, 3)}
         logger.info("now serving %s (loaded in %.2f s)", label, seconds)
+        if self.after_swap is not None:
+            self.after_swap()
 
     def _watch(self) -> None:
         while not self._closed.is_set():
