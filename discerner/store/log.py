@@ -11,6 +11,7 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 HEADER = struct.Struct("<II")
 LENGTH = struct.Struct("<I")
 MAX_PAYLOAD = 1 << 30
+GATHER_SHARE = 0.5
+MAX_GATHER_S = 0.002
 
 
 def frame(payload: bytes) -> bytes:
@@ -100,6 +103,8 @@ class LogWriter:
         self._durable_seq = durable_seq
         self._flushing = False
         self._error: BaseException | None = None
+        self._last_batch = 0
+        self._last_sync = 0.0
 
     def append(self, seq: int, payload: bytes) -> None:
         """Queue one record; `seq` must be one more than the previous record's."""
@@ -140,11 +145,18 @@ class LogWriter:
 
     def _flush_pending(self) -> None:
         """Write and fsync the pending batch; holds the condition on entry, not meanwhile."""
-        batch, last_seq = b"".join(self._pending), self._pending_seq
-        self._pending = []
         self._flushing = True
+        if self._last_batch > 1:
+            # Several writers are active: the ones the last flush released are about to queue
+            # again. Waiting a fraction of an fsync for them doubles the batch (else batches
+            # alternate between two halves of the writers) at a small cost in latency.
+            self._cond.wait(min(GATHER_SHARE * self._last_sync, MAX_GATHER_S))
+        batch, last_seq = b"".join(self._pending), self._pending_seq
+        self._last_batch = len(self._pending)
+        self._pending = []
         self._cond.release()
         error = None
+        started = time.perf_counter()
         try:
             _write_all(self._fd, batch)
             os.fdatasync(self._fd)
@@ -152,6 +164,7 @@ class LogWriter:
             error = exc
         finally:
             self._cond.acquire()
+        self._last_sync = time.perf_counter() - started
         self._flushing = False
         if error is not None:
             # After a failed fsync the file's state is unknown: refuse every later write.

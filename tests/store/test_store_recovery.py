@@ -265,3 +265,27 @@ def test_a_failed_compaction_loses_nothing_and_the_next_one_cleans_up(path, shop
     assert list((path / "segments").iterdir()) == []
     assert len(list((path / "log").glob("*.wal"))) == 1
     assert [p.name for p in (path / "snapshots").iterdir()] == [f"{shop._seq:020d}"]
+
+
+def test_concurrent_writers_share_fsyncs(shop, monkeypatch):
+    import threading
+
+    from discerner.store import log as log_module
+
+    syncs = []
+
+    def slow_fdatasync(fd):  # an fsync of about 2 ms, as on this machine's disk
+        syncs.append(fd)
+        time.sleep(0.002)
+
+    monkeypatch.setattr(log_module.os, "fdatasync", slow_fdatasync)
+    threads = [
+        threading.Thread(target=lambda: [shop.add_activity(1, 1) for _ in range(20)])
+        for _ in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert shop.count_activities() == 320
+    assert len(syncs) < 320 / 4  # one fsync serves many writes (typically 10-16)
