@@ -110,6 +110,7 @@ class Server:
             return 0
 
     def stop(self) -> int:
+        """SIGTERM, then wait for a clean exit; returns the exit code."""
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
 
@@ -118,7 +119,9 @@ def _login(session: requests.Session, url: str) -> requests.Response:
     return session.post(url + "/token", data={"username": USERNAME, "password": PASSWORD})
 
 
-def _request(kind: str, session: requests.Session, url: str, rng: random.Random):
+def _request(
+    kind: str, session: requests.Session, url: str, rng: random.Random
+) -> requests.Response:
     user, product = rng.randint(1, USERS), rng.randint(1, PRODUCTS)
     if kind == "recs":
         return session.get(f"{url}/users/{user}/recs?n=10")
@@ -225,6 +228,7 @@ def memory_verdict(samples: list[int]) -> tuple[list[str], bool]:
 
 
 def stored_activities(url: str) -> int:
+    """How many activities the server holds (its `X-Total-Count`)."""
     with requests.Session() as session:
         token = _login(session, url).json()["token"]
         response = session.get(
@@ -255,8 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     return report(args, duration, tallies, samples, elapsed, missing, exit_code)
 
 
-def report(args, duration, tallies, samples, elapsed, missing, exit_code) -> int:
-    """Print the tables and the verdicts; returns the exit status."""
+def report(
+    args: argparse.Namespace,
+    duration: float,
+    tallies: list[Tally],
+    samples: list[int],
+    elapsed: float,
+    missing: int,
+    exit_code: int,
+) -> int:
+    """Print the tables and the verdicts; returns the exit status (1 when a target is missed)."""
     rows, errors = latency_table(tallies, elapsed)
     memory_rows, levelled = memory_verdict(samples)
     print(f"{args.clients} clients, {args.threads} server threads, {duration:.0f} s, loopback\n")
