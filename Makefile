@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check --fix .
 
 serve: install
-	$(BIN)/discerner demo
+	$(BIN)/discerner demo --url http://$(HOST):$(PORT)
 	$(BIN)/discerner serve --host $(HOST) --port $(PORT)
 
 bench: install

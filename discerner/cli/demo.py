@@ -25,7 +25,10 @@ CREDENTIALS_FILE = "demo-credentials.txt"
 @click.option("--activities", default=30_000, show_default=True, help="Generated activities.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generator.")
 @click.option("--train/--no-train", default=True, show_default=True, help="Train if no champion.")
-def demo(users: int, products: int, activities: int, seed: int, train: bool) -> None:
+@click.option(
+    "--url", default="http://127.0.0.1:8000", show_default=True, help="Where it will serve."
+)
+def demo(users: int, products: int, activities: int, seed: int, train: bool, url: str) -> None:
     """Prepare the data folder: demo data, a demo account and a champion model, as needed."""
     from discerner.store import Store
 
@@ -39,7 +42,7 @@ def demo(users: int, products: int, activities: int, seed: int, train: bool) -> 
         password = _demo_account(store, root)
     if train:
         _train_if_no_champion(root)
-    _print_login(root, password)
+    _print_login(root, password, url)
 
 
 def _sizes(store) -> str:
@@ -94,7 +97,7 @@ def _train_if_no_champion(root: Path) -> None:
     click.echo(outcome.summary())
 
 
-def _print_login(root: Path, password: str | None) -> None:
+def _print_login(root: Path, password: str | None, url: str) -> None:
     credentials = root / CREDENTIALS_FILE
     if password is not None:
         click.echo(f"\nDemo account: username {DEMO_USERNAME!r}, password {password!r}")
@@ -103,5 +106,6 @@ def _print_login(root: Path, password: str | None) -> None:
         click.echo(f"\nDemo credentials are in {credentials}")
     click.echo(
         "More accounts: echo PASSWORD | discerner accounts create NAME --password-stdin\n"
-        "Get a token:   curl -s -d username=demo -d password=... http://127.0.0.1:8000/token"
+        f"Get a token:   curl -s -d username={DEMO_USERNAME} -d password=... {url}/token\n"
+        f"API reference: {url}/docs"
     )
