@@ -70,16 +70,20 @@ class PureSVD(Recommender):
         ).fit(scaled)
         self.item_factors_ = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
 
+    def _after_fit(self) -> None:
+        super()._after_fit()
+        self.factors_by_rank_ = np.ascontiguousarray(self.item_factors_.T)
+
     def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
         users = (self._weigh(rows) @ sp.diags(self.item_scale_)) @ self.item_factors_
-        return np.asarray(users, dtype=np.float32) @ self.item_factors_.T
+        return np.asarray(users, dtype=np.float32) @ self.factors_by_rank_
 
     def _scores_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
         weights = self._weigh_one(columns, values) * self.item_scale_[columns]
         user = weights.astype(np.float32) @ self.item_factors_[columns]
-        # einsum's own loop, not BLAS: a threaded gemv stalls for milliseconds when the
-        # server's request threads already keep every core busy.
-        return np.einsum("ij,j->i", self.item_factors_, user)
+        # einsum's own loop over the factor-major copy, not BLAS: a threaded gemv stalls for
+        # milliseconds when the server's request threads already keep every core busy.
+        return np.einsum("j,ji->i", user, self.factors_by_rank_)
 
     def _similarities(self, columns: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors_, axis=1)
