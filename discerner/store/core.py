@@ -74,6 +74,7 @@ class Store:
         self._log: LogWriter | None = None
         self._old_logs: list[Path] = []
         self._closed = False
+        self._fell_back = False
         self._version_cache: tuple[int, dict] | None = None
         self._categories: tuple[int, dict] | None = None
         self._accounts = AccountBook(self.path, readonly=readonly)
@@ -201,8 +202,13 @@ class Store:
 
     # ----------------------------------------------------------------- loading and replay
 
-    def _load(self, recover: bool) -> list[Path]:
-        """Load the snapshot, then replay every log record after it; returns the log files."""
+    def _load(self, recover: bool, upto: int | None = None) -> list[Path]:
+        """Load the snapshot, then replay the log records after it; returns the log files.
+
+        Args:
+            recover: Truncate a torn tail (the writer after a crash) instead of skipping it.
+            upto: Replay no record after this sequence number.
+        """
         with self._reading(self.path / snap.MANIFEST):
             self._manifest = snap.read_manifest(self.path)
         if self._manifest is not None:
@@ -214,7 +220,7 @@ class Store:
             if torn:
                 self._torn_tail(log, end, recover)
             for payload in payloads:
-                self._replay(payload, log)
+                self._replay(payload, log, upto)
         return logs
 
     def _load_snapshot(self, manifest: dict) -> None:
@@ -263,13 +269,13 @@ class Store:
         finally:
             os.close(fd)
 
-    def _replay(self, payload: bytes, log: Path) -> None:
+    def _replay(self, payload: bytes, log: Path, upto: int | None = None) -> None:
         try:
             op = json.loads(payload)
             seq = op["s"]
         except (ValueError, KeyError, TypeError) as exc:
             raise StoreCorruptError(f"unreadable log record ({exc})", path=str(log)) from None
-        if seq <= self._seq:
+        if seq <= self._seq or (upto is not None and seq > upto):
             return
         if seq != self._seq + 1:
             if self.readonly:
@@ -331,6 +337,7 @@ class Store:
 
     def _commit(self, op: dict, segment: dict | None = None) -> tuple[LogWriter, int]:
         """Apply and log one operation; call holding the lock, then wait on the log outside it."""
+        self._log.check()  # a failed log takes no more writes: apply nothing either
         seq = self._seq + 1
         op["s"] = seq
         payload = json.dumps(op, separators=(",", ":")).encode()
@@ -339,13 +346,45 @@ class Store:
         self._log.append(seq, payload)
         return self._log, seq
 
+    def _wait(self, log: LogWriter, seq: int) -> None:
+        """Wait until `seq` is durable; if the log failed, fall back to the durable state."""
+        try:
+            log.wait(seq)
+        except StoreError:
+            self._fall_back_to_durable(log)
+            raise
+
+    def _fall_back_to_durable(self, log: LogWriter) -> None:
+        """Reload the tables from disk up to the last durable record, once.
+
+        Writes are applied in memory before they are durable; when the log fails, the ones
+        it could not make durable were refused to their callers and must not stay visible.
+        The log stays failed, so every later write is refused too.
+        """
+        with self._compact_lock, self._lock:
+            if self._fell_back:
+                return
+            self._fell_back = True
+            durable = log.durable_seq
+            logger.error("the log failed: reloading the store up to version %d", durable)
+            fresh = Store(self.path, True, 0, 0)
+            try:
+                fresh._load(recover=False, upto=durable)
+            except Exception:
+                logger.exception("could not reload %s; reads may show refused writes", self.path)
+                return
+            for name in ("_users", "_products", "_acts", "_seq", "_manifest", "_segments"):
+                setattr(self, name, getattr(fresh, name))
+            self._snapshot_seq = fresh._snapshot_seq
+            self._version_cache = self._categories = None
+
     def _write(self, build):
         """Run `build()` under the lock to get (op, result), commit it, and wait until durable."""
         with self._lock:
             self._check_writable()
             op, result = build()
             log, seq = self._commit(op)
-        log.wait(seq)
+        self._wait(log, seq)
         return result
 
     # ----------------------------------------------------------------- accounts
@@ -490,7 +529,7 @@ class Store:
             if table.row(entity_id) is None:
                 return False
             log, seq = self._commit({"op": kind, "id": int(entity_id)})
-        log.wait(seq)
+        self._wait(log, seq)
         return True
 
     # ----------------------------------------------------------------- activities
@@ -827,7 +866,7 @@ class Store:
                 op, cols = self._import_plan(frame)
                 self._write_segment(op["segment"], cols, bar)
                 log, seq = self._commit(op, segment=cols)
-            log.wait(seq)
+            self._wait(log, seq)
         return {
             "activities": n,
             "users_created": len(op["users"]),

@@ -7,6 +7,7 @@ checksum means a damaged length is detected as surely as damaged data.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -109,7 +110,7 @@ class LogWriter:
     def append(self, seq: int, payload: bytes) -> None:
         """Queue one record; `seq` must be one more than the previous record's."""
         with self._cond:
-            self._check()
+            self.check()
             self._pending.append(frame(payload))
             self._pending_seq = seq
 
@@ -121,7 +122,7 @@ class LogWriter:
         """
         with self._cond:
             while self._durable_seq < seq:
-                self._check()
+                self.check()
                 if self._flushing:
                     self._cond.wait()
                 else:
@@ -139,7 +140,13 @@ class LogWriter:
             self.flush()
         os.close(self._fd)
 
-    def _check(self) -> None:
+    @property
+    def durable_seq(self) -> int:
+        """The sequence number of the last record known to be on disk."""
+        return self._durable_seq
+
+    def check(self) -> None:
+        """Raise StoreError when an earlier write or fsync failed (the log takes no more)."""
         if self._error is not None:
             raise StoreError(f"the log {self.path} could not be written") from self._error
 
@@ -170,6 +177,8 @@ class LogWriter:
             # After a failed fsync the file's state is unknown: refuse every later write.
             self._error = error
             logger.error("log write to %s failed: %s", self.path, error)
+            with contextlib.suppress(OSError):  # best effort: drop the refused records
+                os.ftruncate(self._fd, self.size)
         else:
             self.size += len(batch)
             self._durable_seq = last_seq

@@ -289,3 +289,36 @@ def test_concurrent_writers_share_fsyncs(shop, monkeypatch):
         thread.join()
     assert shop.count_activities() == 320
     assert len(syncs) < 320 / 4  # one fsync serves many writes (typically 10-16)
+
+
+@pytest.mark.parametrize("failing", ["write", "fsync"])
+def test_a_write_the_log_refused_is_not_visible_and_later_writes_are_refused(
+    path, shop, monkeypatch, failing
+):
+    import errno
+
+    from discerner.errors import StoreError
+    from discerner.store import log as log_module
+
+    shop.add_activity(1, 1)
+
+    def broken(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if failing == "write":
+        monkeypatch.setattr(log_module, "_write_all", broken)
+    else:  # the bytes reach the file, but the fsync fails: still not acknowledged
+        monkeypatch.setattr(log_module.os, "fdatasync", broken)
+    with pytest.raises(StoreError) as refused:
+        shop.create_user()
+    assert isinstance(refused.value.__cause__, OSError)
+    with pytest.raises(StoreError):
+        shop.add_activity(2, 2)
+    assert [u["id"] for u in shop.list_users()] == [1, 2]
+    assert shop.count_activities() == 1 and shop.user_history(2)[0].tolist() == []
+    with pytest.raises(StoreError):
+        shop.close()
+    monkeypatch.undo()
+    with Store.open(path, compact_interval=0) as again:
+        assert again.count_users() == 2 and again.count_activities() == 1
+        assert again.create_user()["id"] == 3
