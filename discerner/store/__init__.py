@@ -9,11 +9,12 @@ How writes become durable
     sequence number `s` and the operation). Writers apply the change in memory under a lock,
     queue the record, and wait; one waiter writes every queued record and calls `fdatasync`
     once for all of them (group commit), then acknowledges each. A write that returned is on
-    disk. (Another thread of the same process may read a write a few milliseconds before
-    it is acknowledged; if its fsync then fails, the store refuses every later write, since
-    the log's state is unknown.) A bulk import writes its rows to a Parquet segment
-    (`segments/<seq>.parquet`, fsynced and renamed into place) and then commits one log
-    record naming it: all or nothing.
+    disk. (Another thread may read a write a few milliseconds before it is acknowledged. If
+    a log write or fsync fails, the refused bytes are truncated away, the tables are reloaded
+    up to the last durable record, so no refused write stays visible, and every later write
+    is refused: the log's state is unknown until a restart.) A bulk import writes its rows
+    to a Parquet segment (`segments/<seq>.parquet`, fsynced and renamed into place) and then
+    commits one log record naming it: all or nothing.
 
 Compaction
     In the background (and on `close`), the writer captures a consistent picture of the
