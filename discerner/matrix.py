@@ -192,12 +192,47 @@ def bm25_weight(
         A new CSR matrix with the same pattern.
     """
     out = matrix.copy()
-    lengths = np.diff(out.indptr).astype(np.float32)
-    norm = k1 * (1.0 - b + b * lengths / max(avg_length, 1e-9))
-    row_norm = np.repeat(norm, np.diff(out.indptr))
-    x = np.maximum(out.data, 0)
-    out.data = (x * (k1 + 1.0) / (x + row_norm) * idf[out.indices]).astype(np.float32)
+    counts = np.diff(out.indptr)
+    lengths = np.repeat(counts, counts)
+    out.data = bm25_values(out.data, out.indices, lengths, idf, avg_length, k1, b)
     return out
+
+
+def bm25_values(values, columns, lengths, idf, avg_length, k1=1.2, b=0.75) -> np.ndarray:
+    """The BM25 formula of `bm25_weight` on stored values, each with its row's length."""
+    norm = k1 * (1.0 - b + b * np.asarray(lengths, dtype=np.float32) / max(avg_length, 1e-9))
+    x = np.maximum(values, 0)
+    return (x * (k1 + 1.0) / (x + norm) * idf[columns]).astype(np.float32)
+
+
+def weigh_values(
+    values: np.ndarray,
+    columns: np.ndarray,
+    weighting: str,
+    idf: np.ndarray | None = None,
+    avg_length: float | None = None,
+) -> np.ndarray:
+    """`apply_weighting` for the stored values of one history row, without building a matrix.
+
+    Args:
+        values: Raw scores of the row's distinct products.
+        columns: Their column indices.
+        weighting: One of WEIGHTINGS.
+        idf: For "bm25": fit-time per-product weights.
+        avg_length: For "bm25": fit-time mean row length.
+
+    Returns:
+        float32 weights aligned with `values`.
+    """
+    if weighting == "none":
+        return np.asarray(values, dtype=np.float32)
+    if weighting == "binary":
+        return np.ones(len(values), dtype=np.float32)
+    if weighting == "log":
+        return np.log1p(np.maximum(values, 0)).astype(np.float32)
+    if weighting == "bm25":
+        return bm25_values(values, columns, len(values), idf, float(avg_length))
+    raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
 
 
 def apply_weighting(

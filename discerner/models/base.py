@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from discerner.errors import NotFittedError
-from discerner.matrix import apply_weighting, bm25_idf, build_matrix, index_of
+from discerner.matrix import apply_weighting, bm25_idf, build_matrix, index_of, weigh_values
 from discerner.models.persistence import load_array, save_array
 from discerner.models.ranking import merge_history, top_n_indices
 from discerner.schema import PRODUCT_ID, RANK, SCORE, USER_ID, validate_interactions
@@ -114,10 +114,7 @@ class Recommender:
 
     def _weigh_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
         """`_weigh` for one history given as distinct column indices and raw scores."""
-        if self.weighting == "none":
-            return values
-        row = sp.csr_matrix((values, columns, [0, len(columns)]), shape=(1, len(self.idf_)))
-        return self._weigh(row).data
+        return weigh_values(values, columns, self.weighting, self.idf_, float(self.avg_length_))
 
     def _scores_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Score every product for one history given as distinct column indices and raw scores."""

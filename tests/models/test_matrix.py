@@ -11,6 +11,7 @@ from discerner.matrix import (
     build_matrix,
     index_of,
     log_weight,
+    weigh_values,
 )
 from discerner.schema import validate_interactions
 
@@ -75,3 +76,13 @@ def test_apply_weighting_by_name():
     np.testing.assert_array_equal(apply_weighting(matrix, "binary").toarray(), [[0, 1], [1, 1]])
     with pytest.raises(ValueError, match="weighting"):
         apply_weighting(matrix, "tfidf")
+
+
+@pytest.mark.parametrize("weighting", ["none", "binary", "log", "bm25"])
+def test_weigh_values_matches_the_matrix_weighting_of_one_row(weighting):
+    matrix = build_matrix(FRAME, "sum").matrix
+    idf = np.array([0.5, 2.0], dtype=np.float32)
+    row = matrix[1]
+    expected = apply_weighting(row, weighting, idf, 1.5).data
+    got = weigh_values(row.data, row.indices, weighting, idf, 1.5)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
