@@ -821,6 +821,9 @@ class Store:
 
     def _background(self) -> None:
         while not self._stop.wait(self._interval):
+            if self._log.failed:  # nothing can be compacted safely until a restart
+                logger.error("background compaction of %s stopped: the log failed", self.path)
+                return
             if self._needs_compaction():
                 try:
                     self.compact()

@@ -145,6 +145,11 @@ class LogWriter:
         """The sequence number of the last record known to be on disk."""
         return self._durable_seq
 
+    @property
+    def failed(self) -> bool:
+        """Whether a write or fsync failed (then the log takes no more records)."""
+        return self._error is not None
+
     def check(self) -> None:
         """Raise StoreError when an earlier write or fsync failed (the log takes no more)."""
         if self._error is not None:
