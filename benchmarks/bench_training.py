@@ -1,0 +1,128 @@
+"""Training end to end on MovieLens 100k: store import, `train` defaults, champion quality and load.
+
+The path of the training issue: the protocol's training part (per-user random 20% holdout,
+seed 42) is imported into a fresh store; `discerner.training.train` runs with its defaults
+(the library's whole candidate grid, validation carved out of the store's data, winner refitted
+and registered); the champion, loaded by `discerner.registry.load_champion` as the server
+does, is scored on the held-out part (NDCG@10 >= 0.43); loading it in a fresh process is timed
+(the first load after the imports: median of 3, < 3 s; the imports are reported apart); a
+second training on the same data must not move the champion. Skips cleanly when MovieLens is
+absent.
+
+Usage: `python -m benchmarks.bench_training [--data PATH] [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
+TARGET_NDCG = 0.43
+TARGET_LOAD_SECONDS = 3.0
+_LOAD = (
+    "import time; started = time.perf_counter()\n"
+    "from discerner import models, registry\n"
+    "imported = time.perf_counter()\n"
+    "registry.load_champion()\n"
+    "print(imported - started, time.perf_counter() - imported)\n"
+)
+
+
+def _timed(step, *args, **kwargs):
+    started = time.perf_counter()
+    result = step(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def _import(home: Path, frame) -> None:
+    from discerner import config
+    from discerner.store import Store
+
+    with Store.open(config.store_dir(config.ensure_home(home))) as store:
+        store.import_interactions(frame, progress=False)
+
+
+def _fresh_load_seconds(runs: int = 3) -> tuple[float, float]:
+    """Median seconds of (imports, first `load_champion`) in fresh processes."""
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    times = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-c", _LOAD], capture_output=True, text=True, env=env, check=True
+        )
+        times.append([float(v) for v in done.stdout.strip().splitlines()[-1].split()])
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+
+
+def run(data: Path, home: Path) -> list[tuple[str, str, str, bool]]:
+    """Run the path; returns table rows (measure, value, target, met)."""
+    from discerner import registry, training
+    from discerner.datasets import read_interactions
+    from discerner.evaluation import evaluate_model, random_split
+
+    os.environ["DISCERNER_HOME"] = str(home)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    train, test = random_split(read_interactions(data, format="movielens"), 0.2, 42)
+    _, import_seconds = _timed(_import, home, train)
+    first, train_seconds = _timed(training.train, training.TrainSettings())
+    model, info = registry.load_champion()
+    ndcg = evaluate_model(model, train, test, k=(10,))["ndcg_at_10"]
+    import_seconds_fresh, load_seconds = _fresh_load_seconds()
+    again = training.TrainSettings(candidates={first.winner: training.clone(first.model)})
+    second = training.train(again)
+    return [
+        ("import of the training part (s)", f"{import_seconds:.1f}", "", True),
+        ("`train` with defaults (s)", f"{train_seconds:.0f}", "", True),
+        ("candidates searched", str(len(first.results)), "", True),
+        ("champion", f"v{info['version']} {first.winner}", "", True),
+        ("validation NDCG@10", f"{first.validation_score:.4f}", "", True),
+        (
+            "champion NDCG@10 on the test part",
+            f"{ndcg:.4f}",
+            f">= {TARGET_NDCG}",
+            ndcg >= TARGET_NDCG,
+        ),
+        ("imports in a fresh process (s, median of 3)", f"{import_seconds_fresh:.2f}", "", True),
+        (
+            "first load_champion after the imports (s, median of 3)",
+            f"{load_seconds:.2f}",
+            f"< {TARGET_LOAD_SECONDS}",
+            load_seconds < TARGET_LOAD_SECONDS,
+        ),
+        (
+            "retrain on the same data moves the champion",
+            "no" if not second.decision.promote else "yes",
+            "no",
+            not second.decision.promote,
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table; returns 1 when a target is missed."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_training", description=__doc__
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens u.data")
+    parser.add_argument("--quick", action="store_true", help="same path (it takes a few minutes)")
+    args = parser.parse_args(argv)
+    if not args.data.exists():
+        print(f"skipped: {args.data} not found (MovieLens 100k is not redistributed)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
+        rows = run(args.data, Path(scratch) / "home")
+    print("| measure | value | target | met |\n|---|---|---|---|")
+    for measure, value, target, met in rows:
+        print(f"| {measure} | {value} | {target} | {'yes' if met else 'NO'} |")
+    return 0 if all(met for *_, met in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
