@@ -109,11 +109,6 @@ def test_serve_on_a_corrupt_store_file_exits_naming_the_file(stored_home, cli, p
     assert damaged.exists()  # nothing was repaired or deleted behind the operator's back
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store applies a write in memory before its log write; a write refused with"
-    " 503 stays visible to readers until a restart (reported to the store's owner)",
-)
 def test_a_write_refused_with_503_is_not_visible_to_readers(app, api, failing_disk):
     assert api.post("/users").status_code == 201
     failing_disk(errno.ENOSPC)
