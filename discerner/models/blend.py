@@ -12,19 +12,23 @@ from discerner.models.svd import PureSVD
 _SHARED = ("user_ids_", "product_ids_", "user_items_", "popularity_", "idf_", "avg_length_")
 
 
-def standardize(scores: np.ndarray) -> np.ndarray:
+def standardize(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Per-row z-scores, (s - mean) / std over all products; a constant row becomes 0.
 
     Args:
         scores: 1-D or 2-D (rows are users) array.
+        out: Where to write the result (may be `scores` itself, to save memory).
 
     Returns:
         float32 array of the same shape.
     """
     scores = np.asarray(scores, dtype=np.float32)
-    mean = scores.mean(axis=-1, keepdims=True)
-    spread = scores.std(axis=-1, keepdims=True)
-    return (scores - mean) / np.where(spread > 0, spread, 1.0)
+    mean = scores.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
+    centred = np.subtract(scores, mean, out=out)
+    # Sum of squares without a temporary array; centred first, so float32 is accurate enough.
+    squares = np.einsum("...i,...i->...", centred, centred)[..., None]
+    spread = np.sqrt(squares / scores.shape[-1])
+    return np.divide(centred, np.where(spread > 0, spread, 1.0), out=centred)
 
 
 class Blend(Recommender):
@@ -114,8 +118,13 @@ class Blend(Recommender):
         self.knn_.similarity_ = self.similarity_
 
     def _mix(self, svd_scores: np.ndarray, knn_scores: np.ndarray) -> np.ndarray:
-        weight = self.svd_weight
-        return weight * standardize(svd_scores) + (1.0 - weight) * standardize(knn_scores)
+        """w z(svd) + (1 - w) z(knn), computed in the (fresh) arrays of the two parts."""
+        mixed = standardize(svd_scores, out=svd_scores)
+        mixed *= self.svd_weight
+        knn = standardize(knn_scores, out=knn_scores)
+        knn *= 1.0 - self.svd_weight
+        mixed += knn
+        return mixed
 
     def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
         return self._mix(self.svd_._scores(rows), self.knn_._scores(rows))
