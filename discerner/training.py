@@ -24,7 +24,6 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from tqdm.auto import tqdm
 
 from discerner import config, plots, pyfunc, registry, tracking
@@ -238,8 +237,8 @@ def fit_candidates(
     plot_users = users[:PLOT_USERS]
     scored = []
     for name, model in tqdm(candidates.items(), desc="candidates", unit="model"):
-        with _child_run(name) as child:
-            mlflow.log_params(_model_params(model))
+        with child_run(name) as child:
+            mlflow.log_params(model_params(model))
             metrics = score(model, train, validation, ks)
             mlflow.log_metrics(metrics)
         logger.info("%s: %s", name, _brief(metrics))
@@ -248,13 +247,13 @@ def fit_candidates(
     return scored
 
 
-def _child_run(name: str):
+def child_run(name: str):
     """A nested run in the active run's experiment (MLflow would pick the default one)."""
     parent = mlflow.active_run()
     return mlflow.start_run(run_name=name, nested=True, experiment_id=parent.info.experiment_id)
 
 
-def _model_params(model: Any) -> dict[str, Any]:
+def model_params(model: Any) -> dict[str, Any]:
     return {"model_class": type(model).__name__, **model.get_params()}
 
 
@@ -462,110 +461,9 @@ def _register(info, run_id, best: Scored, champion, data_version, settings: Trai
     return str(version), decision
 
 
-# ------------------------------------------------------------------------------ evaluation
-def split_frame(
-    interactions: pd.DataFrame, split: str, *, seed: int = 42, test_fraction: float = 0.2
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split for evaluation: `random` holds out `test_fraction` of each user's rows (seeded),
-    `temporal` each user's latest row.
-
-    Raises:
-        ValueError: Unknown split.
-    """
-    from discerner.evaluation import random_split, temporal_split
-
-    if split == "random":
-        return random_split(interactions, test_fraction, seed)
-    if split == "temporal":
-        return temporal_split(interactions, n_last=1)
-    raise ValueError(f"unknown split {split!r}; use random or temporal")
-
-
-def evaluate_versions(
-    *,
-    name: str = registry.MODEL_NAME,
-    versions: list[str] | str | None = None,
-    split: str = "random",
-    seed: int = 42,
-    test_fraction: float = 0.2,
-    ks: tuple[int, ...] = DEFAULT_KS,
-    experiment: str = tracking.EXPERIMENT,
-    home: str | os.PathLike[str] | None = None,
-    interactions: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Refit registered versions' configurations on a split of the data and score them.
-
-    Each version is one nested run of an `evaluate` run; its metrics also become version tags
-    `eval_<split>_<metric>`.
-
-    Args:
-        name: Registered model.
-        versions: Version numbers, `"all"`, or None for the champion.
-        split: `random` or `temporal` (see `split_frame`).
-        seed: Seed of the split.
-        test_fraction: Held-out share (random split).
-        ks: Cut-offs.
-        experiment: MLflow experiment.
-        home: Data folder; default `$DISCERNER_HOME`.
-        interactions: Data to use instead of the store's.
-
-    Returns:
-        One row per version: `version`, `model_class`, and the metrics.
-
-    Raises:
-        TrainingError: Nothing to evaluate.
-    """
-    tracking.setup(home)
-    chosen = _versions(name, versions)
-    if interactions is None:
-        interactions, data_version = load_store(home)
-    else:
-        data_version = frame_version(interactions)
-    train_part, test = split_frame(interactions, split, seed=seed, test_fraction=test_fraction)
-    rows = []
-    with mlflow.start_run(
-        experiment_id=tracking.experiment_id(experiment, home), run_name="evaluate"
-    ):
-        mlflow.set_tag("data_version", json.dumps(data_version, sort_keys=True, default=str))
-        tracking.log_new_params({"split": split, "seed": seed, "test_fraction": test_fraction})
-        for version in tqdm(chosen, desc="versions", unit="version"):
-            rows.append(_evaluate_one(name, version, train_part, test, split, ks))
-    return pd.DataFrame(rows)
-
-
+# --------------------------------------------------------------------------------- tables
 def brief(table: pd.DataFrame) -> str:
     """A results or evaluation table as text, with only the headline columns."""
     keep = ["version", "model_class", *SUMMARY_COLUMNS]
     shown = table[[c for c in keep if c in table.columns]]
     return shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
-
-
-def _versions(name: str, versions: list[str] | str | None) -> list:
-    client = registry.client()
-    if versions == "all":
-        found = client.search_model_versions(f"name = '{name}'")
-    elif versions is None:
-        found = [v for v in [registry.champion(name)] if v is not None]
-    else:
-        try:
-            found = [client.get_model_version(name, str(v)) for v in versions]
-        except MlflowException as error:
-            raise TrainingError(error.message) from None
-    if not found:
-        raise TrainingError(f"no version of {name!r} to evaluate")
-    return sorted(found, key=lambda v: int(v.version))
-
-
-def _evaluate_one(name, version, train_part, test, split, ks) -> dict[str, Any]:
-    from discerner import models
-
-    tags = version.tags or {}
-    model = getattr(models, tags["model_class"])(**json.loads(tags["model_params"]))
-    with _child_run(f"{name} v{version.version}"):
-        mlflow.log_params({"version": version.version, **_model_params(model)})
-        metrics = score(model, train_part, test, ks)
-        mlflow.log_metrics(metrics)
-    client = registry.client()
-    for key in (f"ndcg_at_{k}" for k in ks):
-        client.set_model_version_tag(name, version.version, f"eval_{split}_{key}", metrics[key])
-    return {"version": int(version.version), "model_class": type(model).__name__, **metrics}

@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from discerner import training
+from discerner import assessment, training
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse the arguments and run `discerner.training.evaluate_versions`."""
+    """Parse the arguments and run `discerner.assessment.evaluate_versions`."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.evaluate", description=__doc__)
     parser.add_argument("--name", default="discerner", help="Registered model name.")
     parser.add_argument("--version", default="champion", help="A number, champion or all.")
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     versions = {"champion": None, "all": "all"}.get(args.version, [args.version])
-    table = training.evaluate_versions(
+    table = assessment.evaluate_versions(
         name=args.name,
         versions=versions,
         split=args.split,

@@ -103,10 +103,10 @@ def evaluate(
 
     Without --version or --all, evaluates the champion.
     """
-    from discerner import training
+    from discerner import assessment, training
 
     try:
-        table = training.evaluate_versions(
+        table = assessment.evaluate_versions(
             name=name,
             versions="all" if every else (list(versions) or None),
             split=split,

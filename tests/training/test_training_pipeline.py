@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from discerner import config, registry, training
+from discerner import assessment, config, registry, training
 from discerner.cli import main
 from discerner.models import Popularity, PureSVD
 
@@ -141,11 +141,13 @@ def test_candidate_families_come_from_the_library_grid():
 def test_evaluate_versions_refits_each_configuration(home, generated, candidates):
     _train(candidates, generated.activities)
     _train({"popularity": Popularity()}, generated.activities)
-    table = training.evaluate_versions(versions="all", interactions=generated.activities)
+    table = assessment.evaluate_versions(versions="all", interactions=generated.activities)
     assert table["version"].tolist() == [1, 2]
     assert table["model_class"].tolist()[1] == "Popularity"
     assert table.loc[0, "ndcg_at_10"] > table.loc[1, "ndcg_at_10"]
-    champion_only = training.evaluate_versions(split="temporal", interactions=generated.activities)
+    champion_only = assessment.evaluate_versions(
+        split="temporal", interactions=generated.activities
+    )
     assert champion_only["version"].tolist() == [1]
     tags = MlflowClient().get_model_version("discerner", "1").tags
     assert float(tags["eval_temporal_ndcg_at_10"]) == pytest.approx(
