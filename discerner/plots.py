@@ -45,26 +45,32 @@ def metrics_by_k(results: pd.DataFrame) -> pd.DataFrame:
     return long.sort_values([MODEL, "metric", "k"], ignore_index=True)
 
 
-def metric_against_k(results: pd.DataFrame, metrics=("ndcg", "precision", "recall")) -> Figure:
+def metric_against_k(
+    results: pd.DataFrame, metrics=("ndcg", "precision", "recall"), top: int = 8
+) -> Figure:
     """One panel per metric: each model's value against the cut-off k.
 
     Args:
-        results: Wide metric table (see the module docstring).
+        results: Wide metric table (see the module docstring), best model first.
         metrics: Metric families to draw, e.g. `ndcg` for `ndcg_at_5`, `ndcg_at_10`, ...
+        top: Draw only the first `top` models, so that the lines stay readable.
 
     Returns:
-        The figure.
+        The figure, with one legend below the panels.
     """
-    long = metrics_by_k(results)
+    long = metrics_by_k(results.head(top))
     metrics = [m for m in metrics if (long["metric"] == m).any()] or ["ndcg"]
-    figure = Figure(figsize=(4.5 * len(metrics), 3.8), layout="constrained")
+    n_models = long[MODEL].nunique()
+    height = 3.8 + 0.22 * ((n_models + 1) // 2)
+    figure = Figure(figsize=(4.5 * len(metrics), height), layout="constrained")
     for axes, metric in zip(
         figure.subplots(1, len(metrics), squeeze=False)[0], metrics, strict=True
     ):
         for model, part in long[long["metric"] == metric].groupby(MODEL, sort=False):
             axes.plot(part["k"], part["value"], marker="o", label=str(model))
         axes.set(title=metric, xlabel="k", ylabel=f"{metric}@k")
-    figure.axes[0].legend(fontsize="small")
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize="small")
     return figure
 
 
