@@ -6,6 +6,7 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 from pathlib import Path
 
+import live
 import pytest
 
 MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
@@ -26,3 +27,25 @@ def movielens_dir():
     if not (MOVIELENS / "u.data").exists():
         pytest.skip("MovieLens 100k is not in ../shared/data/ml-100k")
     return MOVIELENS
+
+
+@pytest.fixture
+def wait_until():
+    """`wait_until(condition, timeout=30)`: poll until true, else fail the test."""
+    return live.wait_until
+
+
+@pytest.fixture
+def new_server(tmp_path):
+    """A function starting a `LiveServer` on a data folder (default: a fresh one), stopped after."""
+    started: list[live.LiveServer] = []
+
+    def start(home: Path | None = None, **env: str) -> live.LiveServer:
+        home = home or tmp_path / f"home{len(started)}"
+        started.append(live.LiveServer(home, **env).start())
+        return started[-1]
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.stop()

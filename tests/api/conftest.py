@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-
 import pytest
-import requests
+from live import PASSWORD, USERNAME, LiveServer, wait_until
 
 from discerner.security import hash_password
 from serving import create_app
 
-USERNAME = "alice"
-PASSWORD = "correct horse battery staple"
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
 
@@ -27,22 +18,8 @@ def build_app(home, **settings):
     """
     config = {"TESTING": True, "DISCERNER_HOME": str(home), "DISCERNER_SECRET_KEY": SECRET}
     app = create_app({**config, **settings})
-    _wait_until(app.extensions["discerner"].models.ready)
+    wait_until(app.extensions["discerner"].models.ready)
     return app
-
-
-def _wait_until(condition, timeout=30.0):
-    """Poll `condition` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {condition}"
-        time.sleep(0.01)
-
-
-@pytest.fixture
-def wait_until():
-    """`wait_until(condition, timeout=30)`: poll until true, else fail the test."""
-    return _wait_until
 
 
 @pytest.fixture
@@ -107,55 +84,6 @@ def api(client, auth):
 
 
 # --------------------------------------------------------------------- a live server process
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def discerner(*args, home, **kwargs):
-    """Run `python -m discerner ARGS` with DISCERNER_HOME set."""
-    env = {**os.environ, "DISCERNER_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    return subprocess.run([sys.executable, "-m", "discerner", *args], env=env, check=True, **kwargs)
-
-
-class LiveServer:
-    """`discerner serve` in a subprocess on a free port, with its own data folder."""
-
-    def __init__(self, home, **env):
-        self.home = home
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home.parent / f"server-{self.port}.log"
-        self.env = {**os.environ, "DISCERNER_HOME": str(home), **env}
-
-    def start(self, timeout=30.0):
-        self.home.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "discerner", "serve", "--port", str(self.port)]
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log.read_text()}")
-            try:
-                if requests.get(self.url + "/health", timeout=1).ok:
-                    return self
-            except (requests.ConnectionError, requests.Timeout):  # the worker is still starting
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
-
-    def add_account(self, username=USERNAME, password=PASSWORD):
-        args = ("accounts", "create", username, "--password-stdin")
-        discerner(*args, home=self.home, input=password.encode(), capture_output=True)
-
-    def stop(self, timeout=30.0):
-        """SIGTERM, then wait; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
     """One server for a module's live tests, on a fresh data folder, with the account alice."""
@@ -163,18 +91,3 @@ def live_server(tmp_path_factory):
     server.add_account()
     yield server
     assert server.stop() == 0
-
-
-@pytest.fixture
-def new_server(tmp_path):
-    """A function that starts a `LiveServer` on a fresh data folder (stopped at teardown)."""
-    servers = []
-
-    def start(home=None, **env):
-        home = home or tmp_path / f"home{len(servers)}"
-        servers.append(LiveServer(home, **env).start())
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()

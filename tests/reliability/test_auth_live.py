@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 import requests
+from live import LiveServer
 
 PASSWORDS = {"bob": "bob's long password 1", "carol": "carol's long password 2"}
 LIMITS = {"DISCERNER_LOGIN_FAILURES_PER_USER": "3", "DISCERNER_LOGIN_FAILURES_PER_ADDRESS": "8"}
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, server_class):
+def live(tmp_path_factory):
     """One server for the module with the accounts bob and carol."""
-    server = server_class(tmp_path_factory.mktemp("auth") / "home").start()
+    server = LiveServer(tmp_path_factory.mktemp("auth") / "home").start()
     for name, password in PASSWORDS.items():
         server.add_account(name, password)
     yield server
@@ -60,8 +61,8 @@ def _retry_after(response) -> int:
     return int(response.headers["Retry-After"])
 
 
-def test_failed_logins_are_limited_per_username_then_per_address(server):
-    live = server(**LIMITS)
+def test_failed_logins_are_limited_per_username_then_per_address(new_server):
+    live = new_server(**LIMITS)
     live.add_account("dave", "dave's long password")
     live.add_account("erin", "erin's long password")
     for _ in range(3):

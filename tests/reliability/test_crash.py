@@ -68,8 +68,8 @@ def _everything(server, token, resource):
     return response.json()
 
 
-def test_every_acknowledged_write_survives_sigkill_once(server):
-    first = server()
+def test_every_acknowledged_write_survives_sigkill_once(new_server):
+    first = new_server()
     first.add_account()
     token = first.login().headers["Authorization"].split()[1]
     session = first.login()
@@ -81,7 +81,7 @@ def test_every_acknowledged_write_survives_sigkill_once(server):
     acknowledged = _load_then_kill(first, token)
     assert len(acknowledged["activities"]) > 50, "the load was too light to test anything"
 
-    second = server(home=first.home)  # same data folder, no manual repair
+    second = new_server(home=first.home)  # same data folder, no manual repair
     users = {user["id"]: user.get("external_id") for user in _everything(second, token, "users")}
     activities = _everything(second, token, "activities")
     stored = {(a["id"], a["user_id"], a["product_id"], a["score"]) for a in activities}
