@@ -24,6 +24,7 @@ import numpy as np
 
 from discerner import config
 from discerner.matrix import index_of
+from discerner.models import LivePopularity
 
 logger = logging.getLogger(__name__)
 
@@ -39,43 +40,6 @@ class Served:
     version: str
     loaded_at: float = field(default_factory=time.monotonic)
     info: dict[str, Any] = field(default_factory=dict)
-
-
-class LivePopularity:
-    """Products ranked by their number of live activities (ties: lower id first).
-
-    Built from `Store.product_counts`, so it holds every product with an activity, including
-    products created after the champion was trained. Same fast-path face as the library's
-    models: `recommend_history`.
-
-    Args:
-        product_ids: Ids of products with live activities.
-        counts: Their activity counts.
-    """
-
-    def __init__(self, product_ids: np.ndarray, counts: np.ndarray):
-        order = np.lexsort((product_ids, -np.asarray(counts, dtype=np.float64)))
-        self.ranked_ids = np.asarray(product_ids, dtype=np.int64)[order]
-        self.ranked_counts = np.asarray(counts, dtype=np.float64)[order]
-
-    def recommend_history(
-        self,
-        product_ids: np.ndarray,
-        scores: np.ndarray,
-        n: int = 10,
-        exclude: np.ndarray | None = None,
-        allowed: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The top `n` by live popularity, never one in the history, `exclude` or not `allowed`."""
-        banned = np.concatenate([product_ids, exclude if exclude is not None else []])
-        ids, counts = self.ranked_ids, self.ranked_counts
-        if allowed is not None:
-            keep = np.isin(ids, allowed)
-            ids, counts = ids[keep], counts[keep]
-        head = slice(0, n + len(banned))  # the history can hide at most len(banned) of them
-        ids, counts = ids[head], counts[head]
-        keep = ~np.isin(ids, banned)
-        return ids[keep][:n], counts[keep][:n]
 
 
 class ChampionSource:
