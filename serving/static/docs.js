@@ -48,7 +48,7 @@ async function tryIt(path, method, box, output) {
 
 function operation(doc, path, method, op) {
   const box = el("details", {}, el("summary", {}, el("span", { class: `method ${method}` }, method),
-    el("code", {}, path), " — ", op.summary, op.security ? el("span", { class: "lock" }, " 🔒 token") : ""));
+    el("code", {}, path), " — ", op.summary, op.security ? el("span", { class: "lock" }, " needs a token") : ""));
   if (op.parameters.length) box.append(el("h4", {}, "Parameters"), parameterTable(op.parameters));
   if (op.requestBody) {
     const media = Object.keys(op.requestBody.content).join(" or ");
