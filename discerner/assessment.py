@@ -75,10 +75,7 @@ def evaluate_versions(
     """
     tracking.setup(home)
     chosen = _versions(name, versions)
-    if interactions is None:
-        interactions, data_version = training.load_store(home)
-    else:
-        data_version = training.frame_version(interactions)
+    interactions, data_version = training.data_and_version(home, interactions)
     train_part, test = split_frame(interactions, split, seed=seed, test_fraction=test_fraction)
     rows = []
     with mlflow.start_run(

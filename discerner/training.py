@@ -153,6 +153,23 @@ def frame_version(interactions: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def data_and_version(
+    home: str | os.PathLike[str] | None,
+    interactions: pd.DataFrame | None = None,
+    data_version: dict | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """The data to work on and its version: the store's snapshot unless a frame is given.
+
+    Args:
+        home: Data folder whose store is read when `interactions` is None.
+        interactions: A frame to use instead of the store's data.
+        data_version: The frame's version; default `frame_version(interactions)`.
+    """
+    if interactions is None:
+        return load_store(home)
+    return interactions, data_version or frame_version(interactions)
+
+
 def validation_split(
     interactions: pd.DataFrame, settings: TrainSettings
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -370,9 +387,7 @@ def train(
         TrainingError: No data, or no candidate.
     """
     tracking.setup(settings.home)
-    if interactions is None:
-        interactions, data_version = load_store(settings.home)
-    data_version = data_version or frame_version(interactions)
+    interactions, data_version = data_and_version(settings.home, interactions, data_version)
     experiment = tracking.experiment_id(settings.experiment, settings.home)
     with mlflow.start_run(experiment_id=experiment, run_name="train") as run:
         _log_data(interactions, data_version, settings)
@@ -411,9 +426,7 @@ def tune(
         The `tune` run's id and the results table, best first.
     """
     tracking.setup(settings.home)
-    if interactions is None:
-        interactions, data_version = load_store(settings.home)
-    data_version = data_version or frame_version(interactions)
+    interactions, data_version = data_and_version(settings.home, interactions, data_version)
     experiment = tracking.experiment_id(settings.experiment, settings.home)
     with mlflow.start_run(experiment_id=experiment, run_name="tune") as run:
         _log_data(interactions, data_version, settings)
