@@ -31,11 +31,16 @@ def test_generate_is_deterministic_for_a_seed():
     assert not first.activities.equals(other.activities)
 
 
-def _share_in_favourite(data):
+def _in_favourite(data) -> np.ndarray:
+    """For each activity: is its product in the user's planted favourite category?"""
     activities = data.activities
     favourite = data.favourite_category(activities["user_id"].to_numpy())
     category = data.products.set_index("id").loc[activities["product_id"], "category"]
-    return float(np.mean(favourite == category.to_numpy()))
+    return favourite == category.to_numpy()
+
+
+def _share_in_favourite(data):
+    return float(np.mean(_in_favourite(data)))
 
 
 def test_planted_preference_matches_affinity():
@@ -60,9 +65,7 @@ def test_popularity_is_long_tailed():
 def test_higher_scores_inside_the_favourite_category():
     data = generate(n_users=200, n_products=100, n_activities=5_000, affinity=0.5, seed=4)
     activities = data.activities
-    favourite = data.favourite_category(activities["user_id"].to_numpy())
-    category = data.products.set_index("id").loc[activities["product_id"], "category"]
-    inside = favourite == category.to_numpy()
+    inside = _in_favourite(data)
     assert activities["score"][inside].mean() > activities["score"][~inside].mean() + 1.0
 
 
