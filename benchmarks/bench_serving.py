@@ -104,6 +104,17 @@ def _wait_ready(session: requests.Session, url: str, timeout: float = 120) -> di
     raise RuntimeError("the server never became ready")
 
 
+def _wait_precomputed(session: requests.Session, url: str, timeout: float = 300) -> dict:
+    """The champion's precomputed top lists, once built (the steady state being measured)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = session.get(url + "/ready").json()["model"].get("precomputed", {})
+        if state.get("state") != "building":
+            return state
+        time.sleep(0.2)
+    raise RuntimeError("the top lists were never precomputed")
+
+
 def _worker_rss_mb(server: Server) -> float:
     children = psutil.Process(server.process.pid).children()
     return sum(child.memory_info().rss for child in children) / 2**20
@@ -171,6 +182,7 @@ def _run(home: Path, sizes: dict, duration: float, rounds: int) -> int:
         session = _session(server)
         ready = _wait_ready(session, server.url)
         ready["start_to_ready_s"] = time.monotonic() - started
+        ready["precomputed"] = _wait_precomputed(session, server.url)
         script = home.parent / "recs.lua"
         token = session.headers["Authorization"].removeprefix("Token ")
         script.write_text(RECS_SCRIPT % {"token": token, "users": sizes["n_users"]})
@@ -227,6 +239,11 @@ def _report(sizes, ready, single, pairs, rss, swap) -> int:
     print(
         f"| process start to /ready 200 | {ready['start_to_ready_s']:.1f} s (store open, "
         f"MLflow import, load) | reported | |"
+    )
+    built = ready["precomputed"]
+    print(
+        f"| top {built.get('depth')} lists precomputed after load | {built.get('users', 0):,} "
+        f"users in {built.get('seconds', float('nan')):.1f} s ({built['state']}) | reported | |"
     )
     print(f"| server (worker) memory | {rss:,.0f} MB RSS | reported | |")
     print(

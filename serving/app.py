@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "DISCERNER_MODEL_NAME": "discerner",
     "DISCERNER_MODEL_ALIAS": "champion",
     "DISCERNER_MODEL_POLL_SECONDS": 30.0,
+    "DISCERNER_PRECOMPUTE_DEPTH": 50,
     "DISCERNER_CORS_ORIGINS": "",
     "DISCERNER_TRUSTED_PROXIES": 0,
 }
@@ -113,6 +114,7 @@ def build_models(settings: Config, store: Any, home: Path) -> ModelHolder:
         ChampionSource(home, name, alias),
         poll_seconds=float(settings["DISCERNER_MODEL_POLL_SECONDS"]),
         popularity_seconds=float(settings["DISCERNER_POPULARITY_SECONDS"]),
+        precompute_depth=int(settings["DISCERNER_PRECOMPUTE_DEPTH"]),
     )
 
 

@@ -7,7 +7,9 @@ up and loaded in a background thread, at start, every `poll_seconds`, and on `re
 loaded, get popularity computed from the store's live counts, refreshed at a bounded interval;
 that is also how products created after training reach users: they are ranked by their live
 popularity for users without a personal signal, and they top up a champion's list when its own
-candidates run out (a category holding mostly new products).
+candidates run out (a category holding mostly new products). Each champion's top lists for the
+users it knows are precomputed after it loads (`serving.candidates`), used only while a user's
+history is unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from discerner import config
 from discerner.matrix import index_of
 from discerner.models import LivePopularity
+from serving.candidates import Candidates, digest
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ class ModelHolder:
         source: Where champions come from; None serves popularity only.
         poll_seconds: How often the registry is checked (0: only at start and on request).
         popularity_seconds: The longest a popularity ranking is served before a refresh starts.
+        precompute_depth: Products precomputed per user after a champion loads (0: none).
     """
 
     def __init__(
@@ -89,12 +93,15 @@ class ModelHolder:
         source: ChampionSource | None = None,
         poll_seconds: float = 30.0,
         popularity_seconds: float = 30.0,
+        precompute_depth: int = 50,
     ):
         self.store = store
         self.source = source
         self.poll_seconds = poll_seconds
         self.popularity_seconds = popularity_seconds
+        self.precompute_depth = precompute_depth
         self.champion: Served | None = None
+        self.candidates: Candidates | None = None  # of the champion, once computed
         self._popularity: Served | None = None
         self._refit_lock = threading.Lock()
         self._check_lock = threading.Lock()
@@ -156,12 +163,16 @@ class ModelHolder:
             logger.exception("champion %s failed to load; still serving %s", label, self._label())
             self._state = {"state": "failed", "failed": label, "reason": f"{label}: {error}"}
             return
+        if self.precompute_depth > 0:
+            self.candidates = Candidates(loaded.model, self.precompute_depth)
         self.champion = loaded  # the swap: requests already running keep their reference
         seconds = time.perf_counter() - started
         self._state = {"state": "loaded", "load_seconds": round(seconds, 3)}
         logger.info("now serving %s (loaded in %.2f s)", label, seconds)
         if self.after_swap is not None:
             self.after_swap()
+        if self.candidates is not None and self.candidates.model is loaded.model:
+            self.candidates.fill_in_background(self.store)
 
     def _watch(self) -> None:
         while not self._closed.is_set():
@@ -189,6 +200,9 @@ class ModelHolder:
         if self.champion is not None:
             info = self.champion.info
             report |= {k: info[k] for k in ("model_class", "loaded_in_seconds") if k in info}
+            candidates = self.candidates
+            if candidates is not None and candidates.model is self.champion.model:
+                report["precomputed"] = candidates.state
         else:
             report.setdefault("reason", "no champion is registered")
         return report
@@ -215,6 +229,10 @@ class ModelHolder:
         history, scores = self.store.user_history(user_id)
         excluded = np.fromiter(exclude, dtype=np.int64)
         served = self.champion
+        if served is not None and allowed is None and n <= self.precompute_depth:
+            picks = self._from_candidates(served, user_id, history, scores, n, excluded)
+            if picks is not None:
+                return picks, served.version
         if served is None or not _knows_any(served.model, history):
             served = self.popularity()
         picks = self._live(served.model, history, scores, n, excluded, allowed)
@@ -266,13 +284,32 @@ class ModelHolder:
             cached = self._categories = (categories, arrays)
         return cached[1].get(category, np.empty(0, dtype=np.int64))
 
+    def _from_candidates(self, served, user_id, history, scores, n, excluded) -> list | None:
+        """`n` picks from the user's top list for this exact history, or None when short."""
+        candidates = self.candidates
+        if candidates is None or candidates.model is not served.model:
+            return None
+        key = digest(history, scores)
+        found = candidates.get(user_id, key)
+        if found is None:
+            if not _knows_any(served.model, history):
+                return None  # popularity's answer, not the model's
+            found = served.model.recommend_history(history, scores, n=candidates.depth)
+            candidates.put(user_id, key, *found)
+        picks = self._available(*found, n, set(excluded.tolist()))
+        return picks if len(picks) == n else None
+
     def _live(self, model, history, scores, n, excluded, allowed) -> list[dict]:
         ids, values = model.recommend_history(
             history, scores, n=n + SPARE, exclude=excluded, allowed=allowed
         )
+        return self._available(ids, values, n)
+
+    def _available(self, ids, values, n, excluded=frozenset()) -> list[dict]:
+        """The first `n` products that are not excluded and still exist (not deleted)."""
         picks = []
         for product_id, score in zip(ids.tolist(), values.tolist(), strict=True):
-            if self.store.has_product(product_id):  # deleted since the model was fitted?
+            if product_id not in excluded and self.store.has_product(product_id):
                 picks.append({"product_id": product_id, "score": score})
                 if len(picks) == n:
                     break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -168,6 +169,7 @@ class Recommender:
         positions = index_of(self.user_ids_, users)
         known = np.where(positions >= 0, positions, 0)
         rows = (sp.diags((positions >= 0).astype(np.float32)) @ self.user_items_[known]).tocsr()
+        rows.eliminate_zeros()  # the rows of unknown users, zeroed above, become empty
         if history is None or len(history) == 0:
             return rows
         frame = validate_interactions(history)
@@ -181,11 +183,12 @@ class Recommender:
         own = given.matrix[index_of(given.user_ids, users)]
         keep = sp.diags((~replaced).astype(np.float32))
         take = sp.diags(replaced.astype(np.float32))
-        return (keep @ rows + take @ own).tocsr()
+        rows = (keep @ rows + take @ own).tocsr()
+        rows.eliminate_zeros()
+        return rows
 
     def _top_rows(self, rows: sp.csr_matrix, n: int, exclude_seen: bool):
         """Top-n column indices and scores per history row (a list per row)."""
-        rows.eliminate_zeros()
         lengths = np.diff(rows.indptr)
         scores = np.empty((rows.shape[0], rows.shape[1]), dtype=np.float32)
         with_history = np.flatnonzero(lengths > 0)
@@ -239,15 +242,10 @@ class Recommender:
             (product_ids, scores): int64 and float64 arrays, best first.
         """
         self._check_fitted()
-        columns = index_of(self.product_ids_, product_ids)
-        known = columns >= 0
-        if known.any():
-            columns, values = merge_history(
-                columns[known], np.asarray(scores, dtype=np.float32)[known], self.duplicates
-            )
+        columns, values = self._known_history(product_ids, scores)
+        if len(columns):
             ranking = self._scores_one(columns, values).astype(np.float32, copy=True)
         else:
-            columns = columns[known]
             ranking = self.popularity_.copy()
         ranking[columns] = -np.inf
         if exclude is not None and len(exclude):
@@ -262,6 +260,46 @@ class Recommender:
         top = top[np.isfinite(ranking[top])]
         best = top if candidates is None else candidates[top]
         return self.product_ids_[best], ranking[top].astype(np.float64)
+
+    def recommend_histories(
+        self, histories: Sequence[tuple[np.ndarray, np.ndarray]], n: int = 10
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`recommend_history` for many live histories at once, scored in batches.
+
+        Args:
+            histories: (product_ids, scores) pairs, each as `recommend_history` takes them.
+            n: Products per history (at most).
+
+        Returns:
+            One (product_ids int64, scores float64) pair per history, best first: the answers
+            of `recommend_history` without `exclude` or `allowed`, up to float rounding.
+        """
+        self._check_fitted()
+        answers = []
+        for start in range(0, len(histories), self.batch_users):
+            rows = self._history_matrix(histories[start : start + self.batch_users])
+            top, values = self._top_rows(rows, n, exclude_seen=True)
+            for columns, scores in zip(top, values, strict=True):
+                found = np.isfinite(scores)
+                answers.append((self.product_ids_[columns[found]], scores[found].astype(float)))
+        return answers
+
+    def _known_history(self, product_ids: np.ndarray, scores: np.ndarray):
+        """One history's distinct column indices of known products and their merged scores."""
+        columns = index_of(self.product_ids_, product_ids)
+        known = columns >= 0
+        values = np.asarray(scores, dtype=np.float32)[known]
+        return merge_history(columns[known], values, self.duplicates)
+
+    def _history_matrix(self, histories) -> sp.csr_matrix:
+        """History rows (raw scores, zeros kept: a zero score is still seen) of live histories."""
+        merged = [self._known_history(ids, scores) for ids, scores in histories]
+        lengths = [len(columns) for columns, _ in merged]
+        indptr = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        columns = np.concatenate([c for c, _ in merged] or [np.empty(0, np.int64)])
+        values = np.concatenate([v for _, v in merged] or [np.empty(0, np.float32)])
+        shape = (len(merged), len(self.product_ids_))
+        return sp.csr_matrix((values.astype(np.float32), columns, indptr), shape=shape)
 
     def similar_products(self, product_ids: Any, n: int = 10) -> pd.DataFrame:
         """The n products most similar to each product (models with an item similarity).

@@ -93,6 +93,25 @@ def test_recommend_history_agrees_with_recommend(model, interactions):
         np.testing.assert_allclose(scores, recs["score"], rtol=1e-4, atol=1e-5)
 
 
+def test_batched_histories_agree_with_one_at_a_time(model, interactions):
+    histories = [
+        (rows["product_id"].to_numpy(), rows["score"].to_numpy())
+        for _, rows in interactions[interactions.user_id <= 12].groupby("user_id")
+    ]
+    histories += [
+        (np.array([10**9]), np.ones(1)),  # nothing the model knows: popularity
+        (np.empty(0, np.int64), np.empty(0)),
+        (np.array([model.product_ids_[0]] * 2), np.array([5.0, 0.0])),  # a repeat, then zero
+    ]
+    batched = model.recommend_histories(histories, n=7)
+    assert len(batched) == len(histories)
+    for (history, scores), (ids, values) in zip(histories, batched, strict=True):
+        one_ids, one_values = model.recommend_history(history, scores, n=7)
+        assert list(ids) == list(one_ids)
+        np.testing.assert_allclose(values, one_values, rtol=1e-4, atol=1e-5)
+    assert model.product_ids_[0] not in batched[-1][0]  # a zero score is still seen
+
+
 def test_history_fold_in_matches_a_fitted_user(model, interactions):
     user = model.user_ids_[3]
     rows = interactions[interactions.user_id == user].assign(user_id=99_999)
