@@ -3,10 +3,12 @@
 Scoring every product and selecting the best is most of a recommendation's cost. After a
 champion loads, its top `depth` products for every user it was trained on are computed in
 batches in the background (Gorse serves precomputed recommendations the same way), each list
-keyed by a digest of the live history it was computed from. A request whose history still has
-that digest only filters the list (exclusions, deleted products). Any change to the history (a
-new activity, a cascade delete) changes the digest: the request scores live, and its fresh
-list replaces the old one. A list is never used for a history it was not computed from.
+kept under the store's `history_version` of the user when it was computed. A request whose
+user still has that version only filters the list (exclusions, deleted products), in plain
+Python: no numpy call, so no handing the GIL back and forth between request threads. Any
+change to the history (a new activity, a cascade delete) changes the version: the request
+scores live, and its fresh list replaces the old one. A list is never used for a history it
+was not computed from.
 """
 
 from __future__ import annotations
@@ -19,17 +21,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from discerner.matrix import index_of
-
 logger = logging.getLogger(__name__)
 
 BATCH = 1024  # users read from the store and scored at once
-FRESH_LIMIT = 50_000  # lists computed on demand kept at most (about 1 kB each)
+FRESH_LIMIT = 50_000  # lists computed on demand kept at most (about 3 kB each)
 
-
-def digest(product_ids: np.ndarray, scores: np.ndarray) -> int:
-    """A 64-bit digest of a live history (equal histories, equal digests, in one process)."""
-    return hash((product_ids.tobytes(), scores.tobytes()))
+TopList = tuple[list[int], list[float]]  # product ids and scores, best first
 
 
 class Candidates:
@@ -43,52 +40,53 @@ class Candidates:
     def __init__(self, model: Any, depth: int):
         self.model = model
         self.depth = depth
-        # (users ascending, digests, model columns -1 past a list's end, scores), replaced whole
-        self.block = (
-            np.empty(0, np.int64),
-            np.empty(0, np.int64),
-            np.empty((0, depth), np.int32),
+        # ({user: row}, versions by row, product ids (-1 past a list's end), scores): one
+        # tuple, replaced whole, so a reader never sees parts of two builds.
+        self.block: tuple[dict[int, int], list[int], np.ndarray, np.ndarray] = (
+            {},
+            [],
+            np.empty((0, depth), np.int64),
             np.empty((0, depth), np.float32),
         )
-        self.fresh: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        self.fresh: dict[int, tuple[int, TopList]] = {}
         self.state: dict[str, Any] = {"state": "building", "depth": depth}
 
-    def get(self, user_id: int, key: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The user's (product ids, scores), best first, if computed from the history `key`."""
+    def get(self, user_id: int, version: int) -> TopList | None:
+        """The user's list if it was computed from the history at `version`, else None."""
         fresh = self.fresh.get(user_id)
-        if fresh is not None and fresh[0] == key:
-            return fresh[1], fresh[2]
-        users, digests, columns, scores = self.block
-        row = int(np.searchsorted(users, user_id))
-        if row == len(users) or users[row] != user_id or digests[row] != key:
+        if fresh is not None and fresh[0] == version:
+            return fresh[1]
+        rows, versions, ids, scores = self.block
+        row = rows.get(user_id)
+        if row is None or versions[row] != version:
             return None
-        found = columns[row][columns[row] >= 0]
-        return self.model.product_ids_[found], scores[row, : len(found)]
+        return ids[row].tolist(), scores[row].tolist()
 
-    def put(self, user_id: int, key: int, product_ids: np.ndarray, scores: np.ndarray) -> None:
-        """Keep a list computed live from the history `key` (dict updates are thread-safe)."""
+    def put(self, user_id: int, version: int, top: TopList) -> None:
+        """Keep a list computed live from the history at `version` (dict updates are atomic)."""
         if len(self.fresh) >= FRESH_LIMIT:
             self.fresh.clear()  # memory stays bounded; the cleared lists are recomputed on use
-        self.fresh[user_id] = (key, product_ids, scores)
+        self.fresh[user_id] = (version, top)
 
     def fill(self, store: Any, progress: bool = False) -> None:
         """Compute the lists of every user the model was trained on, from the live store."""
         started = time.perf_counter()
-        users = self.model.user_ids_
-        digests = np.zeros(len(users), np.int64)
-        columns = np.full((len(users), self.depth), -1, np.int32)
+        users = self.model.user_ids_.tolist()
+        versions = [0] * len(users)
+        ids = np.full((len(users), self.depth), -1, np.int64)
         scores = np.full((len(users), self.depth), -np.inf, np.float32)
         with tqdm(total=len(users), desc="precomputing", unit="user", disable=not progress) as bar:
             for start in range(0, len(users), BATCH):
-                block = slice(start, start + BATCH)
-                histories = [store.user_history(int(user)) for user in users[block]]
-                digests[block] = [digest(ids, values) for ids, values in histories]
+                histories = []
+                for row, user in enumerate(users[start : start + BATCH], start=start):
+                    versions[row] = store.history_version(user)  # before the history
+                    histories.append(store.user_history(user))
                 answers = self.model.recommend_histories(histories, n=self.depth)
-                for row, (ids, values) in enumerate(answers, start=start):
-                    columns[row, : len(ids)] = index_of(self.model.product_ids_, ids)
-                    scores[row, : len(ids)] = values
+                for row, (top, values) in enumerate(answers, start=start):
+                    ids[row, : len(top)] = top
+                    scores[row, : len(top)] = values
                 bar.update(len(histories))
-        self.block = (users, digests, columns, scores)
+        self.block = ({user: row for row, user in enumerate(users)}, versions, ids, scores)
         seconds = round(time.perf_counter() - started, 2)
         self.state = {
             "state": "built",

@@ -27,7 +27,7 @@ import numpy as np
 from discerner import config
 from discerner.matrix import index_of
 from discerner.models import LivePopularity
-from serving.candidates import Candidates, digest
+from serving.candidates import Candidates
 
 logger = logging.getLogger(__name__)
 
@@ -226,13 +226,13 @@ class ModelHolder:
         Returns:
             `[{"product_id", "score"}, ...]` best first, and the version that answered.
         """
-        history, scores = self.store.user_history(user_id)
-        excluded = np.fromiter(exclude, dtype=np.int64)
         served = self.champion
         if served is not None and allowed is None and n <= self.precompute_depth:
-            picks = self._from_candidates(served, user_id, history, scores, n, excluded)
+            picks = self._from_candidates(served, user_id, n, exclude)
             if picks is not None:
                 return picks, served.version
+        history, scores = self.store.user_history(user_id)
+        excluded = np.fromiter(exclude, dtype=np.int64)
         if served is None or not _knows_any(served.model, history):
             served = self.popularity()
         picks = self._live(served.model, history, scores, n, excluded, allowed)
@@ -284,31 +284,33 @@ class ModelHolder:
             cached = self._categories = (categories, arrays)
         return cached[1].get(category, np.empty(0, dtype=np.int64))
 
-    def _from_candidates(self, served, user_id, history, scores, n, excluded) -> list | None:
-        """`n` picks from the user's top list for this exact history, or None when short."""
+    def _from_candidates(self, served, user_id, n, exclude) -> list | None:
+        """`n` picks from the user's top list for their current history, or None when short."""
         candidates = self.candidates
         if candidates is None or candidates.model is not served.model:
             return None
-        key = digest(history, scores)
-        found = candidates.get(user_id, key)
+        version = self.store.history_version(user_id)  # read before the history, never after
+        found = candidates.get(user_id, version)
         if found is None:
-            if not _knows_any(served.model, history):
-                return None  # popularity's answer, not the model's
-            found = served.model.recommend_history(history, scores, n=candidates.depth)
-            candidates.put(user_id, key, *found)
-        picks = self._available(*found, n, set(excluded.tolist()))
+            history, scores = self.store.user_history(user_id)
+            found = [], []  # the model knows none of it: popularity answers
+            if _knows_any(served.model, history):
+                ids, values = served.model.recommend_history(history, scores, n=candidates.depth)
+                found = ids.tolist(), values.tolist()
+            candidates.put(user_id, version, found)
+        picks = self._available(*found, n, set(exclude))
         return picks if len(picks) == n else None
 
     def _live(self, model, history, scores, n, excluded, allowed) -> list[dict]:
         ids, values = model.recommend_history(
             history, scores, n=n + SPARE, exclude=excluded, allowed=allowed
         )
-        return self._available(ids, values, n)
+        return self._available(ids.tolist(), values.tolist(), n)
 
     def _available(self, ids, values, n, excluded=frozenset()) -> list[dict]:
         """The first `n` products that are not excluded and still exist (not deleted)."""
         picks = []
-        for product_id, score in zip(ids.tolist(), values.tolist(), strict=True):
+        for product_id, score in zip(ids, values, strict=True):
             if product_id not in excluded and self.store.has_product(product_id):
                 picks.append({"product_id": product_id, "score": score})
                 if len(picks) == n:

@@ -57,8 +57,7 @@ class AccountBook:
         self.folder = Path(folder)
         self.path = self.folder / ACCOUNTS_FILE
         self.readonly = readonly
-        self._seen: tuple | None = None
-        self._accounts: dict[str, dict] = {}
+        self._cache: tuple[tuple | None, dict[str, dict]] = (None, {})  # (file key, accounts)
         self._lock = threading.Lock()
 
     def get(self, username: str) -> dict | None:
@@ -106,16 +105,20 @@ class AccountBook:
             return accounts.pop(username, None) is not None
 
     def _current(self) -> dict[str, dict]:
+        # The stat runs outside the lock: every request's token check comes here, and a lock
+        # held across a system call makes the request threads queue behind each other.
+        try:
+            st = os.stat(self.path)
+            key: tuple | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            key = None
+        seen, accounts = self._cache
+        if key == seen:
+            return accounts
         with self._lock:
-            try:
-                st = os.stat(self.path)
-            except FileNotFoundError:
-                self._seen, self._accounts = None, {}
-                return self._accounts
-            key = (st.st_ino, st.st_size, st.st_mtime_ns)
-            if key != self._seen:
-                self._accounts, self._seen = _read(self.path), key
-            return self._accounts
+            if key != self._cache[0]:
+                self._cache = (key, _read(self.path) if key is not None else {})
+            return self._cache[1]
 
     @contextmanager
     def _editing(self):

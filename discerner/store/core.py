@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -78,6 +79,8 @@ class Store:
         self._version_cache: tuple[int, dict] | None = None
         self._categories: tuple[int, dict] | None = None
         self._accounts = AccountBook(self.path, readonly=readonly)
+        # History versions: a tick, process-local and never reused, per change of histories.
+        self._ticks = itertools.count(1)
         self._reset()
 
     # ----------------------------------------------------------------- opening and closing
@@ -117,6 +120,8 @@ class Store:
     def _reset(self) -> None:
         self._users, self._products = EntityTable(), EntityTable()
         self._acts = ActivityTable()
+        self._history_ticks: dict[int, int] = {}  # user -> tick of their last history change
+        self._all_histories_tick = next(self._ticks)  # tick of the last change to many users
         self._seq = self._snapshot_seq = 0
         self._manifest: dict | None = None
         self._segments: list[Path] = []
@@ -306,15 +311,20 @@ class Store:
         elif kind == "product":
             self._products.append(op["id"], op["t"], op.get("x"), op.get("a"))
         elif kind == "acts":
+            tick = next(self._ticks)
+            self._history_ticks.update((record[1], tick) for record in op["r"])
             self._acts.append(op["r"])
         elif kind == "del_user":
+            self._history_ticks[op["id"]] = next(self._ticks)
             self._users.delete(op["id"])
             self._acts.kill_rows(self._acts.user_rows(op["id"]))
             self._acts.recent.pop(op["id"], None)
         elif kind == "del_product":
+            self._all_histories_tick = next(self._ticks)
             self._products.delete(op["id"])
             self._acts.kill_product(op["id"])
         elif kind == "import":
+            self._all_histories_tick = next(self._ticks)
             self._apply_import(op, segment)
         else:
             raise StoreCorruptError(f"unknown log operation {kind!r}", path=str(self.path))
@@ -375,6 +385,7 @@ class Store:
                 return
             for name in ("_users", "_products", "_acts", "_seq", "_manifest", "_segments"):
                 setattr(self, name, getattr(fresh, name))
+            self._all_histories_tick = next(self._ticks)  # refused writes left the histories
             self._snapshot_seq = fresh._snapshot_seq
             self._version_cache = self._categories = None
 
@@ -485,13 +496,14 @@ class Store:
 
     def has_user(self, user_id: int) -> bool:
         """Whether a live user has this id (a dict look-up)."""
-        with self._lock:
-            return self._users.row(user_id) is not None
+        # Without the lock: every request asks, and a contended lock makes request threads
+        # queue for it and for the GIL in turn. A dict look-up and one flag read are each
+        # atomic, and an entity's row is in the dict only once its flag is set.
+        return self._users.row(user_id) is not None
 
     def has_product(self, product_id: int) -> bool:
         """Whether a live product has this id (a dict look-up)."""
-        with self._lock:
-            return self._products.row(product_id) is not None
+        return self._products.row(product_id) is not None  # lock-free, as `has_user`
 
     def list_users(self, after: int = 0, limit: int = 1000) -> list[dict]:
         """Up to `limit` users with id > `after`, ascending by id (keyset pagination)."""
@@ -617,6 +629,15 @@ class Store:
             got = self._acts.gather(rows, ("id", "product", "score", "ts"))
         order = np.lexsort((got["id"], got["ts"]))
         return got["product"][order], got["score"][order]
+
+    def history_version(self, user_id: int) -> int:
+        """A number that changes whenever the user's history may have changed (never reused).
+
+        Cheap and lock-free, for caches of answers computed from `user_history`: read the
+        version first, then the history, and keep the answer under that version; an answer
+        whose version is still current was computed from the current history.
+        """
+        return max(self._history_ticks.get(user_id, 0), self._all_histories_tick)
 
     def product_counts(self) -> pd.DataFrame:
         """Per product with live activities: product_id, count, score_sum; ascending id.
