@@ -21,12 +21,19 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from discerner.matrix import index_of
+
 logger = logging.getLogger(__name__)
 
 BATCH = 1024  # users read from the store and scored at once
 FRESH_LIMIT = 50_000  # lists computed on demand kept at most (about 3 kB each)
 
 TopList = tuple[list[int], list[float]]  # product ids and scores, best first
+
+
+def knows_any(model: Any, history: np.ndarray) -> bool:
+    """Whether the model was fitted with any product of this history (else popularity answers)."""
+    return bool(len(history)) and bool((index_of(model.product_ids_, history) >= 0).any())
 
 
 class Candidates:
@@ -40,10 +47,11 @@ class Candidates:
     def __init__(self, model: Any, depth: int):
         self.model = model
         self.depth = depth
-        # ({user: row}, versions by row, product ids (-1 past a list's end), scores): one
-        # tuple, replaced whole, so a reader never sees parts of two builds.
-        self.block: tuple[dict[int, int], list[int], np.ndarray, np.ndarray] = (
+        # ({user: row}, versions and list lengths by row, product ids, scores): one tuple,
+        # replaced whole, so a reader never sees parts of two builds.
+        self.block: tuple[dict[int, int], list[int], list[int], np.ndarray, np.ndarray] = (
             {},
+            [],
             [],
             np.empty((0, depth), np.int64),
             np.empty((0, depth), np.float32),
@@ -56,11 +64,11 @@ class Candidates:
         fresh = self.fresh.get(user_id)
         if fresh is not None and fresh[0] == version:
             return fresh[1]
-        rows, versions, ids, scores = self.block
+        rows, versions, lengths, ids, scores = self.block
         row = rows.get(user_id)
         if row is None or versions[row] != version:
             return None
-        return ids[row].tolist(), scores[row].tolist()
+        return ids[row, : lengths[row]].tolist(), scores[row, : lengths[row]].tolist()
 
     def put(self, user_id: int, version: int, top: TopList) -> None:
         """Keep a list computed live from the history at `version` (dict updates are atomic)."""
@@ -72,9 +80,9 @@ class Candidates:
         """Compute the lists of every user the model was trained on, from the live store."""
         started = time.perf_counter()
         users = self.model.user_ids_.tolist()
-        versions = [0] * len(users)
-        ids = np.full((len(users), self.depth), -1, np.int64)
-        scores = np.full((len(users), self.depth), -np.inf, np.float32)
+        versions, lengths = [0] * len(users), [0] * len(users)
+        ids = np.zeros((len(users), self.depth), np.int64)
+        scores = np.zeros((len(users), self.depth), np.float32)
         with tqdm(total=len(users), desc="precomputing", unit="user", disable=not progress) as bar:
             for start in range(0, len(users), BATCH):
                 histories = []
@@ -83,10 +91,14 @@ class Candidates:
                     histories.append(store.user_history(user))
                 answers = self.model.recommend_histories(histories, n=self.depth)
                 for row, (top, values) in enumerate(answers, start=start):
+                    if not knows_any(self.model, histories[row - start][0]):
+                        continue  # an empty list: live popularity answers, as for anyone new
+                    lengths[row] = len(top)
                     ids[row, : len(top)] = top
                     scores[row, : len(top)] = values
                 bar.update(len(histories))
-        self.block = ({user: row for row, user in enumerate(users)}, versions, ids, scores)
+        rows = {user: row for row, user in enumerate(users)}
+        self.block = (rows, versions, lengths, ids, scores)
         seconds = round(time.perf_counter() - started, 2)
         self.state = {
             "state": "built",

@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 
 from discerner import config
-from discerner.matrix import index_of
 from discerner.models import LivePopularity
-from serving.candidates import Candidates
+from serving.candidates import Candidates, knows_any
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +232,7 @@ class ModelHolder:
                 return picks, served.version
         history, scores = self.store.user_history(user_id)
         excluded = np.fromiter(exclude, dtype=np.int64)
-        if served is None or not _knows_any(served.model, history):
+        if served is None or not knows_any(served.model, history):
             served = self.popularity()
         picks = self._live(served.model, history, scores, n, excluded, allowed)
         if len(picks) < n and served.version != POPULARITY:
@@ -294,7 +293,7 @@ class ModelHolder:
         if found is None:
             history, scores = self.store.user_history(user_id)
             found = [], []  # the model knows none of it: popularity answers
-            if _knows_any(served.model, history):
+            if knows_any(served.model, history):
                 ids, values = served.model.recommend_history(history, scores, n=candidates.depth)
                 found = ids.tolist(), values.tolist()
             candidates.put(user_id, version, found)
@@ -346,11 +345,6 @@ class ModelHolder:
                 self._refit_lock.release()
 
         threading.Thread(target=refresh, name="popularity-refresh", daemon=True).start()
-
-
-def _knows_any(model: Any, history: np.ndarray) -> bool:
-    """Whether the model was fitted with any of the products in this history."""
-    return bool(len(history)) and bool((index_of(model.product_ids_, history) >= 0).any())
 
 
 def _pick(product_id: Any, score: Any) -> dict:

@@ -54,12 +54,25 @@ def trained_home(tmp_path_factory):
     return home
 
 
-@pytest.fixture
-def settings(trained_home, tmp_path):
-    """The app runs on a copy of the trained data folder (tests change the store)."""
+@pytest.fixture(params=[0, 50], ids=["live", "precomputed"])
+def settings(request, trained_home, tmp_path):
+    """The app runs on a copy of the trained data folder (tests change the store); each test
+    runs with every answer scored live, and with the champion's top lists precomputed."""
     home = tmp_path / "copy"
     shutil.copytree(trained_home, home)
-    return {"DISCERNER_HOME": str(home), "DISCERNER_MODEL_POLL_SECONDS": 0}
+    return {
+        "DISCERNER_HOME": str(home),
+        "DISCERNER_MODEL_POLL_SECONDS": 0,
+        "DISCERNER_PRECOMPUTE_DEPTH": request.param,
+    }
+
+
+@pytest.fixture(autouse=True)
+def _precomputed(request, settings, wait_until):
+    """With precomputing on, tests start once the champion's lists are built."""
+    if settings["DISCERNER_PRECOMPUTE_DEPTH"] and "app" in request.fixturenames:
+        models = request.getfixturevalue("app").extensions["discerner"].models
+        wait_until(lambda: models.status()["precomputed"]["state"] == "built")
 
 
 @pytest.fixture
@@ -91,8 +104,11 @@ def test_ready_reports_the_loaded_champion(api):
     assert body["model"]["model_class"] == "PureSVD"
 
 
-def test_recs_come_from_the_champion_on_the_live_history(api, store, reference):
+def test_recs_come_from_the_champion_on_the_live_history(app, api, store, reference):
+    candidates = app.extensions["discerner"].models.candidates
     for user_id in (1, 7, 33):
+        if candidates is not None:  # precomputed: the answer comes from the built list
+            assert candidates.get(user_id, store.history_version(user_id))[0]
         ids, version = _recs(api, user_id)
         assert version == "discerner/1"
         assert ids == _expected(reference, store, user_id)

@@ -75,12 +75,30 @@ def _run(store, op):
         store.delete_product(op[1])
 
 
+def _histories(store) -> dict[int, tuple]:
+    """Each user id's (history, history_version); the ids ops can name are 1-6."""
+    found = {}
+    for user in range(1, 7):
+        version = store.history_version(user)
+        products, scores = store.user_history(user)
+        found[user] = ((tuple(products.tolist()), tuple(scores.tolist())), version)
+    return found
+
+
+def _check_versions(before: dict, after: dict) -> None:
+    """A user whose history changed has a new history_version."""
+    for user, (history, version) in after.items():
+        if history != before[user][0]:
+            assert version != before[user][1], f"user {user}: history changed, version did not"
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPS)
 def test_store_agrees_with_the_model(ops):
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "store"
         store, model = Store.open(path, compact_interval=0), Model()
+        histories = _histories(store)
         try:
             for op in ops:
                 if op[0] == "compact":
@@ -88,6 +106,7 @@ def test_store_agrees_with_the_model(ops):
                 elif op[0] == "reopen":
                     store.close()
                     store = Store.open(path, compact_interval=0)
+                    histories = _histories(store)  # versions belong to one open store
                 elif model.apply(op):
                     _run(store, op)
                 else:
@@ -97,6 +116,9 @@ def test_store_agrees_with_the_model(ops):
                         pass
                     else:
                         raise AssertionError(f"{op} should have been refused")
+                now = _histories(store)
+                _check_versions(histories, now)
+                histories = now
             assert _state(store) == (model.users, model.products, model.activities)
         finally:
             store.close()

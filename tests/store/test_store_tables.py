@@ -88,6 +88,19 @@ def test_user_history_is_oldest_first_with_scores(shop):
     assert shop.user_history(42)[0].tolist() == []
 
 
+def test_history_version_moves_with_the_users_history_only(shop):
+    first, second = shop.history_version(1), shop.history_version(2)
+    shop.add_activity(1, 2, 4.0)
+    assert shop.history_version(1) > first  # never reused: it only grows
+    assert shop.history_version(2) == second  # another user's write leaves it alone
+    unchanged = shop.history_version(1)
+    shop.create_product()
+    assert shop.history_version(1) == unchanged
+    before = shop.history_version(2)
+    shop.delete_product(3)  # a cascade may reach any history
+    assert shop.history_version(2) > before
+
+
 def test_deleting_a_user_cascades_and_survives_reopen(path, shop):
     shop.add_activities([{"user_id": 1, "product_id": p} for p in (1, 2, 3)])
     shop.add_activity(2, 1)
