@@ -17,11 +17,8 @@ Exits 1 when a target of issue 4 is missed: ratio >= 0.5, bulk median < 1 s.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,11 +29,12 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.server import Server
+
 CONNECTIONS = 16
 USERS = PRODUCTS = 200
 BULK_ROWS = 10_000
 TARGETS = {"ratio": 0.5, "bulk_s": 1.0}
-PASSWORD = "benchmark password"
 
 POST_SCRIPT = """
 wrk.method = "POST"
@@ -51,54 +49,11 @@ end
 """
 
 
-class Server:
-    """`discerner serve` in a subprocess on a free port."""
-
-    def __init__(self, home: Path, threads: int):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.home = home
-        self.env = {**os.environ, "DISCERNER_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
-        command = [sys.executable, "-m", "discerner", "serve", "--port", str(self.port)]
-        command += ["--threads", str(threads)]
-        self.log = open(home.parent / "server.log", "wb")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(command, env=self.env, stdout=self.log, stderr=self.log)
-
-    def wait(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/health", timeout=1).ok:
-                    return
-            except (requests.ConnectionError, requests.Timeout):  # the worker is still starting
-                time.sleep(0.2)
-        raise RuntimeError("the server did not start")
-
-    def account(self, username: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "discerner", "accounts", "create", username, "--password-stdin"],
-            input=PASSWORD.encode(),
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
-        self.log.close()
-
-
 def _setup(server: Server) -> str:
     """An account, users and products; returns a token."""
     server.account("bench")
-    session = requests.Session()
-    token = session.post(server.url + "/token", {"username": "bench", "password": PASSWORD}).json()[
-        "token"
-    ]
-    session.headers["Authorization"] = "Token " + token
+    session = server.login("bench")
+    token = session.headers["Authorization"].removeprefix("Token ")
     for path, count in (("/users", USERS), ("/products", PRODUCTS)):
         for _ in range(count):
             session.post(server.url + path).raise_for_status()

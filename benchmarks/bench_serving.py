@@ -31,10 +31,10 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import requests
 
-from benchmarks.bench_api import Server, _wrk
+from benchmarks.bench_api import _wrk
+from benchmarks.server import Server
 
 TARGETS = {"p50_ms": 3.0, "p99_ms": 15.0, "ratio": 0.6, "load_s": 3.0}
 FULL = {"n_users": 50_000, "n_products": 20_000, "n_activities": 2_000_000}
@@ -86,12 +86,7 @@ def prepare(home: Path, sizes: dict) -> None:
 
 def _session(server: Server) -> requests.Session:
     server.account("bench")
-    session = requests.Session()
-    login = session.post(
-        server.url + "/token", {"username": "bench", "password": "benchmark password"}
-    )
-    session.headers["Authorization"] = "Token " + login.json()["token"]
-    return session
+    return server.login("bench")
 
 
 def _wait_ready(session: requests.Session, url: str, timeout: float = 120) -> dict:
@@ -113,11 +108,6 @@ def _wait_precomputed(session: requests.Session, url: str, timeout: float = 300)
             return state
         time.sleep(0.2)
     raise RuntimeError("the top lists were never precomputed")
-
-
-def _worker_rss_mb(server: Server) -> float:
-    children = psutil.Process(server.process.pid).children()
-    return sum(child.memory_info().rss for child in children) / 2**20
 
 
 def _swap_during_load(server: Server, session, script: Path, duration: float) -> dict:
@@ -195,7 +185,7 @@ def _run(home: Path, sizes: dict, duration: float, rounds: int) -> int:
             health = _wrk(server.url + "/health", duration, None, connections=8)
             recs = _wrk(server.url, duration, script, connections=8)
             pairs.append((health, recs))
-        rss = _worker_rss_mb(server)
+        rss = server.worker_rss() / 2**20
         swap = _swap_during_load(server, session, script, duration)
         session.close()
     finally:

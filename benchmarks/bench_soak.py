@@ -17,11 +17,7 @@ the run above half the growth over the first third, with an 8 MiB allowance for 
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,9 +25,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import requests
 from tqdm.auto import tqdm
+
+from benchmarks.server import Server
 
 USERNAME, PASSWORD = "soak", "soak benchmark password"
 USERS, PRODUCTS, ACTIVITIES = 500, 200, 5_000
@@ -55,12 +52,6 @@ class Tally:
     acknowledged_activities: int = 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def prepare(home: Path) -> None:
     """A data folder with a generated shop and the benchmark's account."""
     from discerner import config, datasets
@@ -73,46 +64,6 @@ def prepare(home: Path) -> None:
             store.create_product(attributes={"category": category})
         store.import_interactions(data.activities, progress=False)
         store.create_account(USERNAME, hash_password(PASSWORD))
-
-
-class Server:
-    """`discerner serve` in a subprocess on a free port, its output in a file."""
-
-    def __init__(self, home: Path, threads: int):
-        self.url = f"http://127.0.0.1:{_free_port()}"
-        port = self.url.rsplit(":", 1)[1]
-        env = {**os.environ, "DISCERNER_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
-        command = [sys.executable, "-m", "discerner", "serve", "--port", port]
-        self.log_path = home.parent / "server.log"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "--threads", str(threads)], env=env, stdout=log, stderr=log
-            )
-
-    def wait(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{self.log_path.read_text()}")
-            try:
-                if requests.get(self.url + "/health", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise RuntimeError("the server did not start")
-
-    def rss(self) -> int:
-        """Resident bytes of the master and its worker."""
-        try:
-            master = psutil.Process(self.process.pid)
-            return sum(p.memory_info().rss for p in [master, *master.children(recursive=True)])
-        except psutil.Error:
-            return 0
-
-    def stop(self) -> int:
-        """SIGTERM, then wait for a clean exit; returns the exit code."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
 
 
 def _login(session: requests.Session, url: str) -> requests.Response:

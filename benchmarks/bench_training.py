@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from benchmarks.server import Server
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
 TARGET_NDCG = 0.43
@@ -66,34 +67,15 @@ def _fresh_load_seconds(runs: int = 3) -> tuple[float, float]:
     return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _served_recommendations(home: Path, users) -> pd.DataFrame:
     """Start `discerner serve` on `home`, ask it for every user's top 10, stop it."""
     from discerner.client import Client
 
-    env = {**os.environ, "DISCERNER_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    discerner = [sys.executable, "-m", "discerner"]
-    subprocess.run(
-        [*discerner, "accounts", "create", "bench", "--password-stdin"],
-        input=b"bench-password",
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    port = _free_port()
-    server = subprocess.Popen(
-        [*discerner, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = Server(home)
+    server.account("bench", "bench-password")
     try:
-        with Client(f"http://127.0.0.1:{port}", "bench", "bench-password") as api:
+        server.wait()
+        with Client(server.url, "bench", "bench-password") as api:
             _wait_for_champion(api)
             rows = [
                 {
@@ -106,8 +88,7 @@ def _served_recommendations(home: Path, users) -> pd.DataFrame:
                 for rank, rec in enumerate(api.recommend(int(user), n=10), start=1)
             ]
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        server.stop()
     return pd.DataFrame(rows)
 
 

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
+import os
 import signal
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import ThreadWorker
 from threadpoolctl import threadpool_limits
 
 from serving.app import create_app
+from serving.state import Services
 
 logger = logging.getLogger(__name__)
 
 # One line per request: client, request line, status, bytes, milliseconds. Tokens travel in
 # headers and passwords in bodies, neither of which is logged.
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
+STARTING = "starting: the store is opening"  # the 503 message before the API answers
 
 
 class _Server(BaseApplication):
@@ -32,11 +39,14 @@ class _Server(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self):
+    def load(self) -> Starting:
         # Called in the worker, after the fork: the store's lock and threads belong to it.
         # Each request does one small matrix product; BLAS threads fighting over two cores
         # make it 2-3x slower than one thread, and request threads give the parallelism.
         threadpool_limits(limits=1, user_api="blas")
+        return Starting(self._build)
+
+    def _build(self) -> Flask:
         app = create_app(self.app_config)
         # What is alive once the app (and later each champion) is loaded lives as long as the
         # process: gc.freeze hides it from the cyclic collector, whose full passes over
@@ -47,6 +57,55 @@ class _Server(BaseApplication):
 
     def run(self) -> None:
         _ForwardingArbiter(self).run()
+
+
+class Starting:
+    """The worker's WSGI app: the API once built, and meanwhile `/health` only.
+
+    Opening a large store takes seconds. The API app is built in a background thread, so
+    `/health` answers 200 as soon as the process is up; every other path is a 503 JSON error
+    with `Retry-After` until the store is open. If the app cannot be built (a corrupt store
+    file), the error is logged and the worker exits as gunicorn's boot failure, which stops
+    the server.
+
+    Args:
+        build: Builds the API app (in the background thread).
+    """
+
+    def __init__(self, build: Callable[[], Flask]):
+        self.app: Flask | None = None
+        threading.Thread(target=self._build, args=(build,), name="start", daemon=True).start()
+
+    def _build(self, build: Callable[[], Flask]) -> None:
+        try:
+            self.app = build()
+        except Exception:
+            logger.exception("the server cannot start")
+            os._exit(Arbiter.WORKER_BOOT_ERROR)  # the master halts, as for any failed boot
+
+    def services(self) -> Services | None:
+        """The API app's shared objects, once it is built."""
+        return None if self.app is None else self.app.extensions["discerner"]
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        app = self.app
+        if app is not None:
+            return app(environ, start_response)
+        if environ.get("PATH_INFO") == "/health":
+            return _json(start_response, "200 OK", {"status": "ok"})
+        error = {"status": 503, "message": STARTING}
+        return _json(start_response, "503 Service Unavailable", {"error": error}, retry=True)
+
+
+def _json(start_response: Callable, status: str, body: dict, retry: bool = False) -> list[bytes]:
+    data = json.dumps(body).encode()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(data))),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    start_response(status, headers + ([("Retry-After", "1")] if retry else []))
+    return [data]
 
 
 class _ForwardingArbiter(Arbiter):
@@ -76,8 +135,7 @@ class GracefulThreadWorker(ThreadWorker):
         signal.signal(signal.SIGHUP, self._check_champion)
 
     def _check_champion(self, sig: int, frame: Any) -> None:
-        app = getattr(self, "wsgi", None)  # None until the app is loaded
-        services = getattr(app, "extensions", {}).get("discerner")
+        services = _services(self)
         if services is not None:
             services.models.request_check()
 
@@ -93,11 +151,15 @@ class GracefulThreadWorker(ThreadWorker):
 
 
 def _close_store(arbiter: Any, worker: Any) -> None:
-    app = getattr(worker, "wsgi", None)
-    services = getattr(app, "extensions", {}).get("discerner")
+    services = _services(worker)
     if services is not None:
         services.close()
         logger.info("store closed")
+
+
+def _services(worker: Any) -> Services | None:
+    starting = getattr(worker, "wsgi", None)  # None until the worker has loaded it
+    return starting.services() if isinstance(starting, Starting) else None
 
 
 def options(host: str, port: int, threads: int) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from serving.wsgi import STARTING
+
 USERNAME = "alice"
 PASSWORD = "correct horse battery staple"
 
@@ -69,11 +71,17 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited:\n{self.log.read_text()}")
             try:
-                if requests.get(self.url + "/health", timeout=1).ok:
+                if requests.get(self.url + "/health", timeout=1).ok and self._answering():
                     return self
             except (requests.ConnectionError, requests.Timeout):  # the worker is still starting
-                time.sleep(0.1)
+                pass
+            time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
+
+    def _answering(self) -> bool:
+        """Whether the API answers: `/health` does as soon as the process is up, before it."""
+        response = requests.get(self.url + "/ready", timeout=1)
+        return response.status_code != 503 or response.json()["error"]["message"] != STARTING
 
     def add_account(self, username: str = USERNAME, password: str = PASSWORD) -> None:
         args = ("accounts", "create", username, "--password-stdin")

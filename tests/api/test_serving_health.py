@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
+from live import wait_until
+from werkzeug.test import Client
+
+from serving.wsgi import Starting
+
 
 def test_health_needs_no_token(client):
     response = client.get("/health")
@@ -39,3 +46,21 @@ def test_metrics_are_prometheus_text(client):
     response = client.get("/metrics", headers={"Accept": "text/plain"})
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
+
+
+def test_health_answers_while_the_app_is_still_being_built(app):
+    opened = threading.Event()
+
+    def build():
+        opened.wait(10)  # the store is "opening" until the test says so
+        return app
+
+    client = Client(Starting(build))
+    assert client.get("/health").json == {"status": "ok"}
+    starting = client.get("/ready")
+    assert (starting.status_code, starting.headers["Retry-After"]) == (503, "1")
+    assert starting.json == {"error": {"status": 503, "message": "starting: the store is opening"}}
+    assert client.get("/users").status_code == 503
+    opened.set()
+    wait_until(lambda: client.get("/ready").status_code == 200)
+    assert client.get("/users").status_code == 401  # the API itself answers now
