@@ -71,15 +71,18 @@ class Server:
         raise RuntimeError("the server did not start")
 
     def account(self, username: str, password: str = PASSWORD) -> None:
-        """Create an API account with `discerner accounts create`."""
-        command = [sys.executable, "-m", "discerner", "accounts", "create", username]
-        subprocess.run(
-            [*command, "--password-stdin"],
-            input=password.encode(),
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
+        """Create the API account, or set its password if it exists (`discerner accounts`)."""
+        for action in ("create", "set-password"):
+            command = [sys.executable, "-m", "discerner", "accounts", action, username]
+            done = subprocess.run(
+                [*command, "--password-stdin"],
+                input=password.encode(),
+                env=self.env,
+                capture_output=True,
+            )
+            if done.returncode == 0:
+                return
+        raise RuntimeError(f"cannot set up account {username}: {done.stderr.decode()}")
 
     def login(self, username: str, password: str = PASSWORD) -> requests.Session:
         """A session carrying a fresh token of the account."""
