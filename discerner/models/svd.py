@@ -81,9 +81,10 @@ class PureSVD(Recommender):
     def _scores_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
         weights = self._weigh_one(columns, values) * self.item_scale_[columns]
         user = weights.astype(np.float32) @ self.item_factors_[columns]
-        # einsum's own loop over the factor-major copy, not BLAS: a threaded gemv stalls for
-        # milliseconds when the server's request threads already keep every core busy.
-        return np.einsum("j,ji->i", user, self.factors_by_rank_)
+        # A gemv over the factor-major copy. The server limits BLAS to one thread per call
+        # (`serving.wsgi`): threaded gemvs stall when request threads already keep every core
+        # busy, and one thread is twice as fast as numpy's einsum loop.
+        return user @ self.factors_by_rank_
 
     def _similarities(self, columns: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors_, axis=1)
