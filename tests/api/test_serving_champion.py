@@ -83,8 +83,8 @@ def reference(app):
     return model
 
 
-def _recs(api, user_id, query=""):
-    response = api.get(f"/users/{user_id}/recs{query}")
+def _recs(api, user_id, query="", **kwargs):
+    response = api.get(f"/users/{user_id}/recs{query}", **kwargs)
     assert response.status_code == 200, response.get_json()
     ids = [r["product_id"] for r in response.get_json()]
     return ids, response.headers["X-Model-Version"]
@@ -186,30 +186,34 @@ def _promote(app, version):
 
 def test_hot_swap_under_concurrent_requests_fails_nothing(app, auth, wait_until):
     header = auth.headers()
-    outcomes: list[tuple[int, str]] = []
+    outcomes: dict[int, list[tuple[int, str]]] = {user_id: [] for user_id in (1, 2, 3, 4)}
     stop = threading.Event()
 
     def hammer(user_id):
         client = app.test_client()
         while not stop.is_set():
             response = client.get(f"/users/{user_id}/recs", headers=header)
-            outcomes.append((response.status_code, response.headers.get("X-Model-Version")))
+            outcomes[user_id].append((response.status_code, response.headers["X-Model-Version"]))
 
-    threads = [threading.Thread(target=hammer, args=(u,)) for u in (1, 2, 3, 4)]
+    threads = [threading.Thread(target=hammer, args=(u,)) for u in outcomes]
     for thread in threads:
         thread.start()
     try:
         _promote(app, 2)
         app.extensions["discerner"].models.check()
-        seen = len(outcomes)
-        wait_until(lambda: len(outcomes) >= seen + 40)
+        seen = sum(map(len, outcomes.values()))
+        wait_until(lambda: sum(map(len, outcomes.values())) >= seen + 40)
     finally:
         stop.set()
         for thread in threads:
             thread.join()
-    assert {status for status, _ in outcomes} == {200}
-    assert {version for _, version in outcomes} == {"discerner/1", "discerner/2"}
-    assert outcomes[-1][1] == "discerner/2"
+    answers = [answer for answers in outcomes.values() for answer in answers]
+    assert {status for status, _ in answers} == {200}
+    assert {version for _, version in answers} == {"discerner/1", "discerner/2"}
+    for answers in outcomes.values():  # each client sees the swap once, never back
+        versions = [version for _, version in answers]
+        assert versions == sorted(versions), versions
+    assert _recs(app.test_client(), 1, headers=header)[1] == "discerner/2"
 
 
 def test_a_broken_champion_keeps_the_old_one_serving(app, api, caplog):
