@@ -266,7 +266,8 @@ def _report(sizes, ready, single, pairs, rss, swap, live_pairs) -> int:
         f"req/s, ratio {_ratio(live_pairs):.2f} | reported | |"
     )
     print(
-        f"| champion load time (registry lookup + artifacts) | {load_s:.2f} s | < 3 s | "
+        f"| loading a model version (its artifacts, as the server timed it) | {load_s:.2f} s "
+        f"| < 3 s | "
         f"{_mark(checks['load'])} |"
     )
     print(
