@@ -114,7 +114,7 @@ class Blend(Recommender):
         super()._after_fit()
         self.svd_, self.knn_ = self._parts()
         self.svd_.item_factors_, self.svd_.item_scale_ = self.item_factors_, self.item_scale_
-        self.svd_.factors_by_rank_ = np.ascontiguousarray(self.item_factors_.T)
+        self.svd_._derive_factors()
         self.knn_.similarity_ = self.similarity_
 
     def _mix(self, svd_scores: np.ndarray, knn_scores: np.ndarray) -> np.ndarray:

@@ -72,7 +72,13 @@ class PureSVD(Recommender):
 
     def _after_fit(self) -> None:
         super()._after_fit()
+        self._derive_factors()
+
+    def _derive_factors(self) -> None:
+        """The factor-major copy (fold-in scoring) and unit-length rows (similarities)."""
         self.factors_by_rank_ = np.ascontiguousarray(self.item_factors_.T)
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        self.unit_factors_ = self.item_factors_ / np.maximum(norms, 1e-12)[:, None]
 
     def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
         users = (self._weigh(rows) @ sp.diags(self.item_scale_)) @ self.item_factors_
@@ -87,6 +93,4 @@ class PureSVD(Recommender):
         return user @ self.factors_by_rank_
 
     def _similarities(self, columns: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(self.item_factors_, axis=1)
-        unit = self.item_factors_ / np.maximum(norms, 1e-12)[:, None]
-        return unit[columns] @ unit.T
+        return self.unit_factors_[columns] @ self.unit_factors_.T
