@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "DISCERNER_PRECOMPUTE_DEPTH": 50,
     "DISCERNER_CORS_ORIGINS": "",
     "DISCERNER_TRUSTED_PROXIES": 0,
+    "DISCERNER_READ_SECONDS": 30.0,
 }
 BLUEPRINTS = (health.bp, openapi.bp, auth.bp, users.bp, products.bp, activities.bp, recs.bp)
 
@@ -73,12 +74,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def setting(name: str, overrides: dict[str, Any] | None = None) -> Any:
+    """One setting as an app sees it: from `overrides`, else the environment, else its default."""
+    if overrides and name in overrides:
+        return overrides[name]
+    default = DEFAULTS[name]
+    return type(default)(os.environ[name]) if name in os.environ else default
+
+
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     """Defaults, then environment variables, then `test_config`."""
-    app.config.from_mapping(DISCERNER_HOME=str(config.home()), **DEFAULTS)
-    for key, default in DEFAULTS.items():
-        if key in os.environ:
-            app.config[key] = type(default)(os.environ[key])
+    app.config["DISCERNER_HOME"] = str(config.home())
+    app.config.from_mapping({key: setting(key) for key in DEFAULTS})
     app.config.from_mapping(test_config or {})
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["DISCERNER_MAX_BODY_BYTES"])
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -18,7 +18,8 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import ThreadWorker
 from threadpoolctl import threadpool_limits
 
-from serving.app import create_app
+from serving.app import create_app, setting
+from serving.sockets import DeadlineSocket
 from serving.state import Services
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,8 @@ class _ForwardingArbiter(Arbiter):
 
 
 class GracefulThreadWorker(ThreadWorker):
-    """The gthread worker: SIGHUP looks for a new champion; SIGTERM closes idle connections.
+    """The gthread worker: SIGHUP looks for a new champion; SIGTERM closes idle connections;
+    a client has `DISCERNER_READ_SECONDS` to send each request (`serving.sockets`).
 
     gunicorn 26 waits for every open connection before a worker exits, and waits in one
     `select` of the whole graceful timeout, so a client idling on a keep-alive connection
@@ -133,6 +135,12 @@ class GracefulThreadWorker(ThreadWorker):
     def init_signals(self) -> None:
         super().init_signals()
         signal.signal(signal.SIGHUP, self._check_champion)
+
+    def enqueue_req(self, conn: Any) -> None:
+        if not isinstance(conn.sock, DeadlineSocket):
+            seconds = float(setting("DISCERNER_READ_SECONDS", self.app.app_config))
+            conn.sock = DeadlineSocket(conn.sock, seconds)
+        super().enqueue_req(conn)
 
     def _check_champion(self, sig: int, frame: Any) -> None:
         services = _services(self)

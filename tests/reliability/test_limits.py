@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import time
 
 import pytest
+import requests
 
 from serving.cors import parse_origins
 
@@ -144,3 +147,21 @@ def test_origins_are_parsed_from_a_comma_separated_setting():
         "http://b.example:8080",
     }
     assert parse_origins("") == frozenset()
+
+
+def test_a_client_that_stops_mid_request_loses_its_thread_after_the_deadline(new_server):
+    server = new_server(DISCERNER_READ_SECONDS="1")
+    host, port = server.url.removeprefix("http://").split(":")
+    stalled = []
+    for _ in range(12):  # more than the server's 8 request threads
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # and nothing more
+        stalled.append(sock)
+    time.sleep(0.5)  # every request thread is now waiting for the rest of a request
+    started = time.monotonic()
+    assert requests.get(server.url + "/health", timeout=10).status_code == 200
+    assert time.monotonic() - started < 5
+    for sock in stalled:  # each was closed at its deadline, never answered
+        sock.settimeout(5)
+        assert sock.recv(100) == b""
+        sock.close()
