@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
 import pytest
 import requests
 from live import LiveServer
@@ -102,3 +105,20 @@ def test_no_password_token_secret_or_hash_reaches_the_log(live, cli):
     leaks = [password, "frank's wrong password", "frank's other password", token, secret]
     leaks += [*PASSWORDS.values(), token.split(".")[2], "scrypt$"]
     assert [leak for leak in leaks if leak in log] == []
+
+
+def _worker_rss(server) -> int:
+    return sum(c.memory_info().rss for c in psutil.Process(server.process.pid).children())
+
+
+def test_a_burst_of_logins_leaves_no_memory_behind(new_server):
+    server = new_server()
+    server.add_account("gail", "gail's long password")
+    assert _login(server, "gail", "gail's long password").status_code == 200
+    before = _worker_rss(server)
+    with ThreadPoolExecutor(16) as pool:  # scrypt takes 16 MiB per login while it runs
+        answers = list(
+            pool.map(lambda _: _login(server, "gail", "gail's long password"), range(48))
+        )
+    assert {answer.status_code for answer in answers} == {200}
+    assert _worker_rss(server) - before < 40 * 2**20  # glibc gave the 16 MiB blocks back
