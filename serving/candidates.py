@@ -4,9 +4,9 @@ Scoring every product and selecting the best is most of a recommendation's cost.
 champion loads, its top `depth` products for every user it was trained on are computed in
 batches in the background (Gorse serves precomputed recommendations the same way), each list
 kept under the store's `history_version` of the user when it was computed. A request whose
-user still has that version only filters the list (exclusions, deleted products), in plain
-Python: no numpy call, so no handing the GIL back and forth between request threads. Any
-change to the history (a new activity, a cascade delete) changes the version: the request
+user still has that version only filters the list (exclusions, deleted products) in plain
+Python, with no lock and no numpy computation that would hand the GIL back and forth between
+request threads. Any change to the history (a new activity, a cascade delete) changes the version: the request
 scores live, and its fresh list replaces the old one. A list is never used for a history it
 was not computed from.
 """
