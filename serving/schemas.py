@@ -247,9 +247,14 @@ class Readiness(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    status: str
-    store: str
-    model: dict[str, Any]
+    status: str = Field(description="`ready`, or `degraded` when a champion failed to load")
+    store: str = Field(description="`open`")
+    model: dict[str, Any] = Field(
+        description="`version` serving (`name/version` or `popularity`), `state` (`loaded`, "
+        "`none`, `failed`), `reason`, `load_seconds`, `model_class`, and `precomputed`: the "
+        "state of the champion's precomputed top lists (`building`, then `built` with "
+        "`users` and `seconds`)"
+    )
 
 
 def error_message(error: Exception) -> str:
