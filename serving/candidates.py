@@ -6,9 +6,9 @@ batches in the background (Gorse serves precomputed recommendations the same way
 kept under the store's `history_version` of the user when it was computed. A request whose
 user still has that version only filters the list (exclusions, deleted products) in plain
 Python, with no lock and no numpy computation that would hand the GIL back and forth between
-request threads. Any change to the history (a new activity, a cascade delete) changes the version: the request
-scores live, and its fresh list replaces the old one. A list is never used for a history it
-was not computed from.
+request threads. Any change to the history (a new activity, a cascade delete) changes the
+version: the request scores live, and its fresh list replaces the old one. A list is never used
+for a history it was not computed from.
 """
 
 from __future__ import annotations
