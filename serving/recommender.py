@@ -162,16 +162,17 @@ class ModelHolder:
             logger.exception("champion %s failed to load; still serving %s", label, self._label())
             self._state = {"state": "failed", "failed": label, "reason": f"{label}: {error}"}
             return
-        if self.precompute_depth > 0:
-            self.candidates = Candidates(loaded.model, self.precompute_depth)
+        depth = self.precompute_depth
+        candidates = Candidates(loaded.model, depth) if depth > 0 else None
+        self.candidates = candidates  # set first: requests check it belongs to their model
         self.champion = loaded  # the swap: requests already running keep their reference
         seconds = time.perf_counter() - started
         self._state = {"state": "loaded", "load_seconds": round(seconds, 3)}
         logger.info("now serving %s (loaded in %.2f s)", label, seconds)
         if self.after_swap is not None:
             self.after_swap()
-        if self.candidates is not None and self.candidates.model is loaded.model:
-            self.candidates.fill_in_background(self.store)
+        if candidates is not None:
+            candidates.fill_in_background(self.store)
 
     def _watch(self) -> None:
         while not self._closed.is_set():
