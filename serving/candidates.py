@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from discerner.matrix import index_of
 
@@ -76,27 +75,25 @@ class Candidates:
             self.fresh.clear()  # memory stays bounded; the cleared lists are recomputed on use
         self.fresh[user_id] = (version, top)
 
-    def fill(self, store: Any, progress: bool = False) -> None:
+    def fill(self, store: Any) -> None:
         """Compute the lists of every user the model was trained on, from the live store."""
         started = time.perf_counter()
         users = self.model.user_ids_.tolist()
         versions, lengths = [0] * len(users), [0] * len(users)
         ids = np.zeros((len(users), self.depth), np.int64)
         scores = np.zeros((len(users), self.depth), np.float32)
-        with tqdm(total=len(users), desc="precomputing", unit="user", disable=not progress) as bar:
-            for start in range(0, len(users), BATCH):
-                histories = []
-                for row, user in enumerate(users[start : start + BATCH], start=start):
-                    versions[row] = store.history_version(user)  # before the history
-                    histories.append(store.user_history(user))
-                answers = self.model.recommend_histories(histories, n=self.depth)
-                for row, (top, values) in enumerate(answers, start=start):
-                    if not knows_any(self.model, histories[row - start][0]):
-                        continue  # an empty list: live popularity answers, as for anyone new
-                    lengths[row] = len(top)
-                    ids[row, : len(top)] = top
-                    scores[row, : len(top)] = values
-                bar.update(len(histories))
+        for start in range(0, len(users), BATCH):
+            histories = []
+            for row, user in enumerate(users[start : start + BATCH], start=start):
+                versions[row] = store.history_version(user)  # before the history
+                histories.append(store.user_history(user))
+            answers = self.model.recommend_histories(histories, n=self.depth)
+            for row, (top, values) in enumerate(answers, start=start):
+                if not knows_any(self.model, histories[row - start][0]):
+                    continue  # an empty list: live popularity answers, as for anyone new
+                lengths[row] = len(top)
+                ids[row, : len(top)] = top
+                scores[row, : len(top)] = values
         rows = {user: row for row, user in enumerate(users)}
         self.block = (rows, versions, lengths, ids, scores)
         seconds = round(time.perf_counter() - started, 2)
