@@ -22,9 +22,19 @@ def home(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def ensure_home(path: str | os.PathLike[str] | None = None) -> Path:
-    """Return the data folder like `home`, creating it (owner-only) when missing."""
+    """Return the data folder like `home`, creating it (owner-only) when missing.
+
+    Each folder it creates is made durable (its parent is fsynced), so a crash right after
+    cannot lose the folder that the store and the signing secret are then written into.
+    """
+    # Imported here: the store package loads pyarrow, and `discerner --help` should stay fast.
+    from discerner.store.files import fsync_dir
+
     folder = home(path)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for created in reversed(missing):  # outermost first, as mkdir made them
+        fsync_dir(created.parent)
     return folder
 
 

@@ -14,6 +14,7 @@ from flask_jwt_extended import JWTManager, create_access_token
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from discerner.security import hash_password, verify_password
+from discerner.store.files import replace_atomically
 from serving.errors import ApiError, error_response
 from serving.schemas import Credentials, Token
 from serving.spec import endpoint
@@ -52,6 +53,11 @@ class AuthSchemeMiddleware:
 def load_secret_key(home: Path) -> str:
     """Read the signing secret kept in the data folder, creating it (mode 0600) the first time.
 
+    A new secret appears whole or not at all (temp file, fsync, rename, fsync of the folder).
+    An empty file, which older versions could leave after a crash, is replaced: an empty key
+    never signed a token, so no token is revoked by replacing it. The store's writer lock,
+    taken before this runs, keeps two servers from creating secrets at the same time.
+
     Args:
         home: The data folder.
 
@@ -60,17 +66,25 @@ def load_secret_key(home: Path) -> str:
     """
     path = home / SECRET_FILE
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+        secret = path.read_text().strip()
+    except FileNotFoundError:
+        secret = ""
+    if secret:
         if path.stat().st_mode & 0o077:
             logger.warning("%s is readable by other users; `chmod 600` it", path)
-        return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_hex(32))
-        handle.flush()
-        os.fsync(handle.fileno())
+        return secret
+    secret = secrets.token_hex(32)
+    replace_atomically(path, lambda temp: _write_private(temp, secret))
     logger.info("generated a new signing secret in %s", path)
-    return path.read_text().strip()
+    return secret
+
+
+def _write_private(path: Path, text: str) -> None:
+    # Created owner-only, so the secret is never readable by others, not even for a moment.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        os.fchmod(descriptor, 0o600)  # a stale temp file keeps its own mode under O_CREAT
+        handle.write(text)
 
 
 def check_secret(secret: str, source: str) -> str:
