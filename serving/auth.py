@@ -20,7 +20,7 @@ from serving.schemas import Credentials, Token
 from serving.spec import endpoint
 from serving.state import services
 from serving.throttle import address_key
-from serving.tokens import is_current
+from serving.tokens import account_id, is_current
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +161,9 @@ def _unauthorized(message: str) -> Response:
 
 
 def _is_revoked(header: dict, payload: dict) -> bool:
-    # A changed password bumps token_version; a deleted account has none: both revoke.
-    return not is_current(payload["sub"], payload.get("ver"))
+    # A changed password bumps token_version; a deleted account has none; a new account of the
+    # same name has another account_id: all three revoke.
+    return not is_current(payload["sub"], payload.get("ver"), account_id(payload))
 
 
 @bp.post("/token")
@@ -185,7 +186,7 @@ def token(body: Credentials):
         throttle.failed(keys)
         raise ApiError.unauthorized("wrong username or password")
     throttle.succeeded(keys[0])
-    claims = {"ver": account["token_version"]}
+    claims = {"ver": account["token_version"], "aid": account["account_id"]}
     issued = create_access_token(identity=account["username"], additional_claims=claims)
     return {"token": issued, "expires_in": services().token_seconds}
 

@@ -20,6 +20,7 @@ class Verified(NamedTuple):
     expires: float
     username: str
     version: int
+    account_id: str = ""
 
 
 class TokenCache:
@@ -73,17 +74,31 @@ def require_token() -> None:
     token = request.headers.get("Authorization", "").removeprefix("Bearer ")
     cached = cache.get(token)
     if cached is not None:
-        if cached.expires > time.time() and is_current(cached.username, cached.version):
+        if cached.expires > time.time() and is_current(
+            cached.username, cached.version, cached.account_id
+        ):
             return
         cache.drop(token)  # the full check below says why it fails
     verify_jwt_in_request()
     claims = get_jwt()
     if not isinstance(claims.get("exp"), int | float):  # PyJWT checks exp only when present
         raise ApiError.unauthorized("invalid token")
-    cache.put(token, Verified(float(claims["exp"]), claims["sub"], claims.get("ver")))
+    verified = Verified(float(claims["exp"]), claims["sub"], claims.get("ver"), account_id(claims))
+    cache.put(token, verified)
 
 
-def is_current(username: str, version: object) -> bool:
-    """Whether the account exists and its token_version is `version` (not revoked)."""
-    account = services().store.get_account(username)
-    return account is not None and account["token_version"] == version
+def is_current(username: str, version: object, account: object) -> bool:
+    """Whether the token's account still exists with this token_version (not revoked).
+
+    Args:
+        username: The token's subject.
+        version: Its `ver` claim: the account's token_version when the token was issued.
+        account: Its `aid` claim: the account_id, which a new account of the same name lacks.
+    """
+    found = services().store.get_account(username)
+    return found is not None and (found["token_version"], found["account_id"]) == (version, account)
+
+
+def account_id(claims: dict) -> object:
+    """The account_id a token was issued for (empty for tokens from before account ids)."""
+    return claims.get("aid", "")

@@ -43,7 +43,7 @@ On-disk layout (the Parquet files are plain tables: pandas, pyarrow, DuckDB and 
                                         saves sorting 20M rows on open)
     segments/<seq>.parquet       imported activities not yet compacted (same columns)
     log/<first seq>.wal          writes since the snapshot
-    accounts.parquet             username, password_hash, created_at, token_version
+    accounts.parquet             username, password_hash, created_at, token_version, account_id
     accounts.lock                `flock` taken while accounts.parquet is rewritten
 
     A snapshot holds the data up to the manifest's `seq`; the log and segments hold the

@@ -4,6 +4,10 @@
 `accounts.lock`, so the CLI can change accounts while the server holds the store's writer lock.
 Readers re-read the file only when its inode, size or modification time changed: one `stat`
 per look-up, so a new account can log in at once without a restart.
+
+Each account has a random `account_id`, given when it is created and never reused: tokens name it,
+so deleting an account and creating one of the same name does not bring the old tokens back.
+Accounts created before account ids existed read with an empty one.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import fcntl
 import logging
 import os
 import re
+import secrets
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from discerner.errors import AccountExistsError, StoreReadOnlyError
-from discerner.store.files import replace_atomically
+from discerner.store.files import fsync_dir, replace_atomically
 from discerner.store.tables import iso_utc, now_micros, parse_iso_micros
 
 logger = logging.getLogger(__name__)
@@ -33,6 +38,7 @@ SCHEMA = pa.schema(
         ("password_hash", pa.string()),
         ("created_at", pa.timestamp("us", tz="UTC")),
         ("token_version", pa.int64()),
+        ("account_id", pa.string()),
     ]
 )
 
@@ -86,6 +92,7 @@ class AccountBook:
                 "password_hash": password_hash,
                 "created_at": iso_utc(now_micros()),
                 "token_version": 0,
+                "account_id": secrets.token_hex(16),
             }
             return dict(accounts[username])
 
@@ -125,7 +132,9 @@ class AccountBook:
         """Yield a fresh copy of the accounts under the file lock, then write it back."""
         if self.readonly:
             raise StoreReadOnlyError("the store is open read-only")
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fsync_dir(self.folder.parent)  # or a crash could lose the folder with the file in it
         with open(self.folder / "accounts.lock", "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             accounts = _read(self.path) if self.path.exists() else {}
@@ -138,6 +147,8 @@ class AccountBook:
 
 def _read(path: Path) -> dict[str, dict]:
     table = pq.read_table(path)
+    if "account_id" not in table.column_names:  # written before account ids existed
+        table = table.append_column("account_id", pa.array([""] * table.num_rows, pa.string()))
     created = table.column("created_at").cast(pa.int64()).to_pylist()
     return {
         row["username"]: row | {"created_at": iso_utc(micros)}
@@ -154,6 +165,7 @@ def _write(path: Path, accounts: dict[str, dict]) -> None:
             "password_hash": pa.array([r["password_hash"] for r in rows], pa.string()),
             "created_at": pa.array(created, pa.int64()).cast(SCHEMA.field("created_at").type),
             "token_version": pa.array([r["token_version"] for r in rows], pa.int64()),
+            "account_id": pa.array([r["account_id"] for r in rows], pa.string()),
         },
         schema=SCHEMA,
     )

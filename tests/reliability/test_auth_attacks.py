@@ -14,7 +14,9 @@ import time
 import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from live import PASSWORD, USERNAME
 
+from discerner.security import hash_password
 from serving import create_app
 from serving.auth import SECRET_FILE
 from serving.throttle import address_key
@@ -177,3 +179,17 @@ def test_hopping_addresses_inside_one_ipv6_network_does_not_reset_the_limit(clie
     statuses = [_fail_login_from(client, f"2001:db8::{i}").status_code for i in range(1, 4)]
     assert statuses == [401, 401, 429]
     assert _fail_login_from(client, "2001:db8:0:1::1").status_code == 401
+
+
+def test_a_deleted_and_recreated_account_does_not_revive_old_tokens(client, token, store):
+    headers = {"Authorization": f"Token {token}"}
+    assert client.get("/users", headers=headers).status_code == 200  # verified and cached
+    store.delete_account(USERNAME)
+    store.create_account(USERNAME, hash_password(PASSWORD))  # same name, same password
+    response = client.get("/users", headers=headers)
+    assert response.status_code == 401
+    assert response.get_json()["error"]["message"] == "token has been revoked"
+    fresh = client.post("/token", data={"username": USERNAME, "password": PASSWORD})
+    assert fresh.status_code == 200
+    headers = {"Authorization": f"Token {fresh.get_json()['token']}"}
+    assert client.get("/users", headers=headers).status_code == 200

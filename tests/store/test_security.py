@@ -1,11 +1,14 @@
-"""Password hashing: salted scrypt, self-describing hash strings, constant-time checks."""
+"""Password hashing (salted scrypt, self-describing, constant-time checks) and account ids."""
 
 import base64
 import hashlib
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from discerner.security import hash_password, needs_rehash, verify_password
+from discerner.store import AccountBook
 
 
 def test_hash_records_its_parameters_and_verifies_only_the_password():
@@ -43,3 +46,40 @@ def test_empty_password_is_refused():
     with pytest.raises(ValueError):
         hash_password("")
     assert not verify_password("", hash_password("x"))
+
+
+def test_a_recreated_account_gets_a_new_account_id(tmp_path):
+    book = AccountBook(tmp_path)
+    first = book.create("alice", "scrypt$first")
+    assert len(bytes.fromhex(first["account_id"])) == 16
+    assert book.get("alice")["account_id"] == first["account_id"]
+    assert book.set_password("alice", "scrypt$second")
+    assert book.get("alice")["account_id"] == first["account_id"]  # same account, new version
+    assert book.delete("alice")
+    again = book.create("alice", "scrypt$first")
+    # Tokens name the account_id, so the old account's tokens cannot match the new account.
+    assert again["account_id"] != first["account_id"]
+    assert AccountBook(tmp_path).get("alice") == again
+
+
+def test_accounts_written_before_account_ids_read_with_an_empty_one(tmp_path):
+    created = pa.array([1_700_000_000_000_000], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    old = pa.table(
+        {
+            "username": ["alice"],
+            "password_hash": ["scrypt$x"],
+            "created_at": created,
+            "token_version": pa.array([2], pa.int64()),
+        }
+    )
+    pq.write_table(old, tmp_path / "accounts.parquet")
+    book = AccountBook(tmp_path)
+    assert book.get("alice") == {
+        "username": "alice",
+        "password_hash": "scrypt$x",
+        "created_at": "2023-11-14T22:13:20.000000Z",
+        "token_version": 2,
+        "account_id": "",
+    }
+    book.create("bob", "scrypt$y")  # rewrites the file with the new column
+    assert AccountBook(tmp_path).get("alice")["account_id"] == ""
