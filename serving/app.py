@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from flask import Config, Flask, Response, request
+from flask import Config, Flask, Request, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream
 
 from discerner import config
 from serving import activities, auth, health, openapi, products, recs, users
@@ -53,6 +56,37 @@ class PositiveIdConverter(IntegerConverter):
         self.regex = decimal_pattern(2**63 - 1)
 
 
+class WholeBodyLimit(LimitedStream):
+    """A streamed body's size limit that refuses a longer body instead of cutting it.
+
+    Werkzeug's maximum stops reading at the limit and hands over what it read, so a chunked
+    body of 20 MiB arrived as its first 16 MiB and was parsed. At the limit this reads one
+    more byte: any byte there means the body is too large (413).
+    """
+
+    def on_exhausted(self) -> None:
+        if self._stream.read(1):
+            raise RequestEntityTooLarge()
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted:  # the parent stops at the limit without looking further
+            self.on_exhausted()
+        return data
+
+
+class ApiRequest(Request):
+    """Flask's request, except that a body without a Content-Length obeys the limit whole."""
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        limit = self.max_content_length
+        streamed = self.content_length is None and "wsgi.input_terminated" in self.environ
+        if streamed and limit is not None:
+            return WholeBodyLimit(self.environ["wsgi.input"], limit, is_max=True)
+        return Request.stream.fget(self)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the API app.
 
@@ -65,6 +99,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         closes it.
     """
     app = Flask(__name__)
+    app.request_class = ApiRequest
     load_config(app, test_config)
     register_extensions(app)
     register_blueprints(app)

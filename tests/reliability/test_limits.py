@@ -20,20 +20,78 @@ def settings():
     return {"DISCERNER_MAX_BODY_BYTES": 4096}
 
 
+def _padded(head: bytes, size: int) -> bytes:
+    """`head` then spaces up to `size` bytes: any cut after `head` still parses as `head`."""
+    return head + b" " * (size - len(head))
+
+
+def _chunked(api, path, body: bytes, content_type: str):
+    """POST `body` as a chunked request: no Content-Length, as gunicorn hands it over."""
+    return api.post(
+        path,
+        input_stream=io.BytesIO(body),
+        content_type=content_type,
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
 @pytest.mark.parametrize("path", ["/users", "/activities", "/token"])
 def test_a_body_over_the_limit_is_413_with_or_without_a_length(api, store, path):
     body = json.dumps({"external_id": "x" * 5000}).encode()
     declared = api.post(path, data=body, content_type="application/json")
     assert declared.status_code == 413
     assert declared.get_json()["error"]["status"] == 413
-    streamed = api.post(  # chunked: no Content-Length, the limit applies while reading
-        path,
-        input_stream=io.BytesIO(body),
-        content_type="application/json",
-        environ_overrides={"wsgi.input_terminated": True},
-    )
+    streamed = _chunked(api, path, body, "application/json")
     assert streamed.status_code == 413
     assert store.count_users() == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "head", "content_type"),
+    [
+        ("/users", b'{"external_id": "a"}', "application/json"),
+        ("/users/1/products/1/activities", b"score=2", "application/x-www-form-urlencoded"),
+        ("/users/1/products/1/activities", b'{"score": 2}', "application/json"),
+    ],
+)
+def test_a_chunked_body_over_the_limit_is_refused_not_cut_and_parsed(
+    api, store, path, head, content_type
+):
+    store.create_user()
+    store.create_product()
+    # Cut at the limit (4096), this body would be a valid request.
+    response = _chunked(api, path, _padded(head, 4097), content_type)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["status"] == 413
+    assert (store.count_users(), store.count_activities()) == (1, 0)
+
+
+def test_a_chunked_body_at_the_limit_is_read_whole(api, store):
+    response = _chunked(api, "/users", _padded(b'{"external_id": "a"}', 4096), "application/json")
+    assert response.status_code == 201
+    assert store.get_user(1)["external_id"] == "a"
+
+
+def test_a_live_server_refuses_a_chunked_body_over_the_limit(new_server):
+    server = new_server(DISCERNER_MAX_BODY_BYTES="4096")
+    server.add_account()
+    session = server.login()
+    head = b'{"external_id": "a"}'
+
+    def post(size: int) -> requests.Response:
+        body = _padded(head, size)
+        pieces = (body[i : i + 1000] for i in range(0, len(body), 1000))  # a generator: chunked
+        return session.post(
+            server.url + "/users", data=pieces, headers={"Content-Type": "application/json"}
+        )
+
+    refused = post(4097)
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["error"]["status"] == 413
+    assert refused.request.headers["Transfer-Encoding"] == "chunked"
+    assert session.get(server.url + "/users").json() == []
+    assert post(4096).status_code == 201
 
 
 @pytest.mark.parametrize("path", ["/users", "/products", "/activities", "/token"])
