@@ -119,7 +119,7 @@ def run(data: Path, home: Path) -> list[tuple[str, str, str, bool]]:
     model, info = registry.load_champion()
     ndcg = evaluate_model(model, train, test, k=(10,))["ndcg_at_10"]
     import_seconds_fresh, load_seconds = _fresh_load_seconds()
-    again = training.TrainSettings(candidates={first.winner: training.clone(first.model)})
+    again = training.TrainSettings(candidates={first.winner: first.model})
     second = training.train(again)
     served = _served_recommendations(home, test["user_id"].unique())
     served_ndcg = ndcg_at_k(served, test, 10)

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from discerner import registry, tracking, training
 from discerner.errors import TrainingError
+from discerner.evaluation import random_split, selection, temporal_split
 
 
 def split_frame(
@@ -30,8 +31,6 @@ def split_frame(
     Raises:
         ValueError: Unknown split.
     """
-    from discerner.evaluation import random_split, temporal_split
-
     if split == "random":
         return random_split(interactions, test_fraction, seed)
     if split == "temporal":
@@ -105,13 +104,12 @@ def _versions(name: str, versions: list[str] | str | None) -> list:
 
 
 def _evaluate_one(name, version, train_part, test, split, ks) -> dict[str, Any]:
-    from discerner import models
-
-    tags = version.tags or {}
-    model = getattr(models, tags["model_class"])(**json.loads(tags["model_params"]))
+    model = registry.configuration(version)
+    if model is None:
+        raise TrainingError(f"version {version.version} of {name!r} names no model to refit")
     with training.child_run(f"{name} v{version.version}"):
         mlflow.log_params({"version": version.version, **training.model_params(model)})
-        metrics = training.score(model, train_part, test, ks)
+        metrics = selection.score(model, train_part, test, ks)
         mlflow.log_metrics(metrics)
     client = registry.client()
     for key in (f"ndcg_at_{k}" for k in ks):

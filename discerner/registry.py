@@ -24,7 +24,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from discerner import config
+from discerner import config, models
 from discerner.pyfunc import ARTIFACT_KEY
 from discerner.tracking import local_path
 
@@ -184,6 +184,21 @@ def _number(text: str | None) -> float:
         return math.nan
 
 
+def configuration(version: ModelVersion) -> models.Recommender | None:
+    """An unfitted model of a version's configuration (its `model_class` and `model_params` tags).
+
+    Returns:
+        The model, or None (logged) when the tags are missing or name no library model.
+    """
+    tags = version.tags or {}
+    try:
+        model_class = getattr(models, tags["model_class"])
+        return model_class(**json.loads(tags["model_params"]))
+    except (KeyError, AttributeError, TypeError, ValueError):
+        logger.warning("version %s has no usable configuration tags", version.version)
+        return None
+
+
 def model_folder(version: ModelVersion, *, mlflow_client=None) -> Path:
     """The local folder of the library model saved in a version (downloaded when remote).
 
@@ -211,10 +226,8 @@ def load_version(version: ModelVersion, *, mlflow_client=None) -> tuple[Any, dic
         The fitted model and a dict: `name`, `version`, `run_id`, `model_uri`, `source`,
         `aliases`, `model_class`, `validation_score`, `loaded_in_seconds`.
     """
-    from discerner.models import load
-
     started = time.perf_counter()
-    model = load(model_folder(version, mlflow_client=mlflow_client))
+    model = models.load(model_folder(version, mlflow_client=mlflow_client))
     tags = version.tags or {}
     info = {
         "name": version.name,

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,12 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from discerner import config, plots, pyfunc, registry, tracking
 from discerner.errors import TrainingError
+from discerner.evaluation import selection
 from discerner.schema import PRODUCT_ID, USER_ID
+from discerner.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ class TrainSettings:
         seed: Seed of the validation split and of the seeded models.
         validation_fraction: Share of each user's rows held out for validation.
         families: Candidate families to keep from the library's grid (None: all).
-        candidates: Explicit unfitted candidates by name, replacing the grid (tests, tuning).
+        candidates: Explicit candidates replacing the grid (tests, tuning): a list of
+            `selection.Candidate`, or unfitted models by name.
         ks: Cut-offs of the ranking metrics.
         max_search_users: Search candidates on at most this many users (a seeded sample;
             None: all); the winner is refitted on all of them.
@@ -72,22 +73,11 @@ class TrainSettings:
     seed: int = 42
     validation_fraction: float = 0.2
     families: tuple[str, ...] | None = None
-    candidates: dict[str, Any] | None = None
+    candidates: list[selection.Candidate] | dict[str, Any] | None = None
     ks: tuple[int, ...] = DEFAULT_KS
     max_search_users: int | None = DEFAULT_SEARCH_USERS
     experiment: str = tracking.EXPERIMENT
     home: str | os.PathLike[str] | None = None
-
-
-@dataclass
-class Scored:
-    """One candidate's validation result."""
-
-    name: str
-    model: Any
-    metrics: dict[str, float]
-    top_products: np.ndarray = field(repr=False)
-    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,8 +114,6 @@ def load_store(home: str | os.PathLike[str] | None = None) -> tuple[pd.DataFrame
     Raises:
         TrainingError: The store holds no activities.
     """
-    from discerner.store import Store
-
     with Store.open(config.store_dir(config.home(home)), readonly=True) as store:
         # The version read before and after the copy must agree, or a write slipped between.
         for _ in range(SNAPSHOT_ATTEMPTS):
@@ -173,95 +161,43 @@ def data_and_version(
 def validation_split(
     interactions: pd.DataFrame, settings: TrainSettings
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The seeded per-user split of at most `max_search_users` users (a seeded sample).
-
-    Searching on a sample of users keeps a large store's search affordable; the winner is
-    still refitted on every user.
-    """
-    from discerner.evaluation import random_split
-
-    limit = settings.max_search_users
-    users = interactions[USER_ID].unique()
-    if limit is not None and len(users) > limit:
-        chosen = np.random.default_rng(settings.seed).choice(users, size=limit, replace=False)
-        interactions = interactions[interactions[USER_ID].isin(chosen)]
-    return random_split(interactions, settings.validation_fraction, settings.seed)
+    """The seeded per-user split of at most `max_search_users` users (a seeded sample)."""
+    return selection.validation_split(
+        interactions, settings.validation_fraction, settings.seed, settings.max_search_users
+    )
 
 
 # ------------------------------------------------------------------------------ candidates
-def candidate_models(settings: TrainSettings) -> dict[str, Any]:
-    """The unfitted candidates: `settings.candidates`, else the library's default grid.
+def candidate_models(settings: TrainSettings) -> list[selection.Candidate]:
+    """The candidates: `settings.candidates`, else the library's grid of `settings.families`.
 
     Raises:
         TrainingError: No candidate is left after keeping `settings.families`.
     """
     if settings.candidates is not None:
-        return dict(settings.candidates)
-    from discerner.evaluation import DEFAULT_CANDIDATES
-
-    found = {}
-    for family, (factory, grid) in DEFAULT_CANDIDATES.items():
-        if settings.families is None or family in settings.families:
-            found |= grid_candidates(family, factory, grid)
-    if not found:
-        known = ", ".join(DEFAULT_CANDIDATES)
-        raise TrainingError(f"no candidate family among {settings.families}; known: {known}")
-    return found
-
-
-def grid_candidates(family: str, factory: Any, grid: Any) -> dict[str, Any]:
-    """Named unfitted candidates, one per point of `grid` (a dict of lists or list of dicts)."""
-    from discerner.evaluation.selection import expand_grid
-
-    return {candidate_name(family, params): factory(**params) for params in expand_grid(grid)}
-
-
-def candidate_name(family: str, params: dict[str, Any]) -> str:
-    """A readable run name: `pure_svd(n_components=32, weighting=binary)`."""
-    inside = ", ".join(f"{k}={v}" for k, v in params.items())
-    return f"{family}({inside})" if inside else family
-
-
-def clone(model: Any) -> Any:
-    """An unfitted copy of a model with the same parameters."""
-    return type(model)(**model.get_params())
-
-
-def score(
-    model: Any, train: pd.DataFrame, validation: pd.DataFrame, ks: tuple[int, ...]
-) -> dict[str, float]:
-    """Fit `model` on `train` (in place) and score it on `validation`.
-
-    Returns:
-        `discerner.evaluation.evaluate_model`'s metrics at every k plus `fit_seconds`.
-    """
-    from discerner.evaluation import evaluate_model
-
-    started = time.perf_counter()
-    model.fit(train)
-    metrics = {"fit_seconds": time.perf_counter() - started}
-    return metrics | evaluate_model(model, train, validation, ks)
+        return selection.as_candidates(settings.candidates)
+    try:
+        return selection.library_candidates(settings.families)
+    except ValueError as error:
+        raise TrainingError(str(error)) from None
 
 
 def fit_candidates(
-    candidates: dict[str, Any], train: pd.DataFrame, validation: pd.DataFrame, ks
-) -> list[Scored]:
-    """Score every candidate as a nested MLflow run of the active run.
+    candidates: list[selection.Candidate],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    ks: tuple[int, ...],
+) -> list[selection.Scored]:
+    """`selection.search` with every candidate a nested MLflow run of the active run."""
+    return selection.search(candidates, train, validation, ks, run=_tracked)
 
-    Each keeps its top 10 for at most `PLOT_USERS` validation users, for the bias plot.
-    """
-    users = validation[USER_ID].unique()
-    plot_users = users[:PLOT_USERS]
-    scored = []
-    for name, model in tqdm(candidates.items(), desc="candidates", unit="model"):
-        with child_run(name) as child:
-            mlflow.log_params(model_params(model))
-            metrics = score(model, train, validation, ks)
-            mlflow.log_metrics(metrics)
-        logger.info("%s: %s", name, _brief(metrics))
-        top = model.recommend(plot_users, n=10)[PRODUCT_ID].to_numpy()
-        scored.append(Scored(name, model, metrics, top, child.info.run_id))
-    return scored
+
+def _tracked(candidate: selection.Candidate, evaluate) -> dict[str, float]:
+    with child_run(candidate.name):
+        mlflow.log_params(model_params(candidate.build()))
+        metrics = evaluate()
+        mlflow.log_metrics(metrics)
+    return metrics
 
 
 def child_run(name: str):
@@ -271,54 +207,36 @@ def child_run(name: str):
 
 
 def model_params(model: Any) -> dict[str, Any]:
+    """A model's class name and parameters, as logged on its run."""
     return {"model_class": type(model).__name__, **model.get_params()}
 
 
-def _brief(metrics: dict[str, float]) -> str:
-    keys = ("ndcg_at_10", "precision_at_10", "recall_at_10", "fit_seconds")
-    return ", ".join(f"{k}={metrics[k]:.4f}" for k in keys if k in metrics)
+def log_plots(
+    table: pd.DataFrame,
+    scored: list[selection.Scored],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    metric: str,
+) -> None:
+    """Log the metric-against-k, comparison and popularity-bias figures of the candidates.
 
-
-def results_table(scored: list[Scored], metric: str) -> pd.DataFrame:
-    """One row per candidate (`model`, `model_class`, metrics), best `metric` first."""
-    rows = [{"model": s.name, "model_class": type(s.model).__name__, **s.metrics} for s in scored]
-    table = pd.DataFrame(rows)
-    return table.sort_values(metric, ascending=False, kind="stable", ignore_index=True)
-
-
-def log_plots(table: pd.DataFrame, scored: list[Scored], train: pd.DataFrame, metric: str):
-    """Log the metric-against-k, comparison and popularity-bias figures of the candidates."""
+    The bias plot uses each candidate's top 10 for at most `PLOT_USERS` validation users.
+    """
+    users = validation[USER_ID].unique()[:PLOT_USERS]
+    tops = {s.name: s.model.recommend(users, n=10)[[PRODUCT_ID]] for s in scored}
     figures = {
         "plots/metric_against_k.png": plots.metric_against_k(table),
         "plots/comparison.png": plots.comparison(table, metric),
-        "plots/popularity_bias.png": plots.popularity_bias(
-            {s.name: pd.DataFrame({PRODUCT_ID: s.top_products}) for s in scored}, train
-        ),
+        "plots/popularity_bias.png": plots.popularity_bias(tops, train),
     }
     for path, figure in figures.items():
         mlflow.log_figure(figure, path)
 
 
 # -------------------------------------------------------------------------------- champion
-def champion_configuration(settings: TrainSettings):
-    """The current champion version and an unfitted copy of its model, or (None, None)."""
-    version = registry.champion(settings.name, settings.alias)
-    if version is None:
-        return None, None
-    tags = version.tags or {}
-    try:
-        from discerner import models
-
-        model_class = getattr(models, tags["model_class"])
-        return version, model_class(**json.loads(tags["model_params"]))
-    except (KeyError, AttributeError, TypeError, ValueError):
-        logger.warning("champion version %s has no usable configuration tags", version.version)
-        return version, None
-
-
 def score_champion(
     settings: TrainSettings,
-    scored: list[Scored],
+    scored: list[selection.Scored],
     train: pd.DataFrame,
     validation: pd.DataFrame,
 ) -> tuple[str | None, float | None]:
@@ -327,14 +245,18 @@ def score_champion(
     A candidate with the champion's exact configuration already has that score; otherwise the
     configuration is refitted on the training part.
     """
-    version, model = champion_configuration(settings)
-    if version is None or model is None:
-        return (str(version.version) if version else None), None
+    version = registry.champion(settings.name, settings.alias)
+    if version is None:
+        return None, None
+    model = registry.configuration(version)
+    if model is None:
+        return str(version.version), None
     for s in scored:
         if type(s.model) is type(model) and s.model.get_params() == model.get_params():
             return str(version.version), s.metrics[settings.metric]
     logger.info("re-scoring champion version %s on this validation split", version.version)
-    return str(version.version), score(model, train, validation, settings.ks)[settings.metric]
+    metrics = selection.score(model, train, validation, settings.ks)
+    return str(version.version), metrics[settings.metric]
 
 
 # ---------------------------------------------------------------------------------- models
@@ -392,7 +314,7 @@ def train(
     with mlflow.start_run(experiment_id=experiment, run_name="train") as run:
         _log_data(interactions, data_version, settings)
         table, best, champion = _select(interactions, settings)
-        winner = clone(best.model).fit(interactions)
+        winner = best.candidate.build().fit(interactions)
         info = log_model(winner, interactions[USER_ID].unique())
         version, decision = _register(info, run.info.run_id, best, champion, data_version, settings)
         mlflow.set_tags({"registered_version": version, "decision": decision.reason})
@@ -432,8 +354,8 @@ def tune(
         _log_data(interactions, data_version, settings)
         train_part, validation = validation_split(interactions, settings)
         scored = fit_candidates(candidate_models(settings), train_part, validation, settings.ks)
-        table = results_table(scored, settings.metric)
-        log_plots(table, scored, train_part, settings.metric)
+        table = selection.results_table(scored, settings.metric)
+        log_plots(table, scored, train_part, validation, settings.metric)
         mlflow.log_text(table.to_csv(index=False), "candidates.csv")
     return run.info.run_id, table
 
@@ -443,9 +365,9 @@ def _select(interactions: pd.DataFrame, settings: TrainSettings):
     train_part, validation = validation_split(interactions, settings)
     mlflow.log_params({"validation_users": validation[USER_ID].nunique()})
     scored = fit_candidates(candidate_models(settings), train_part, validation, settings.ks)
-    table = results_table(scored, settings.metric)
-    best = next(s for s in scored if s.name == table["model"].iloc[0])
-    log_plots(table, scored, train_part, settings.metric)
+    table = selection.results_table(scored, settings.metric)
+    best = selection.best_of(scored, settings.metric)
+    log_plots(table, scored, train_part, validation, settings.metric)
     mlflow.log_text(table.to_csv(index=False), "candidates.csv")
     champion = score_champion(settings, scored, train_part, validation)
     mlflow.log_metrics({f"best_{k}": v for k, v in best.metrics.items()})
@@ -454,7 +376,9 @@ def _select(interactions: pd.DataFrame, settings: TrainSettings):
     return table, best, champion
 
 
-def _register(info, run_id, best: Scored, champion, data_version, settings: TrainSettings):
+def _register(
+    info, run_id, best: selection.Scored, champion, data_version, settings: TrainSettings
+):
     decision = registry.decide(best.metrics[settings.metric], champion[1], settings.metric)
     tags = {
         "run_id": run_id,

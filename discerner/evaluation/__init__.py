@@ -13,22 +13,29 @@ from discerner.evaluation.metrics import (
     recall_at_k,
     rmse,
 )
+from discerner.evaluation.protocol import ProtocolResult, accuracy_protocol, default_models
 from discerner.evaluation.selection import (
     DEFAULT_CANDIDATES,
-    ProtocolResult,
+    Candidate,
+    Scored,
     Selection,
-    accuracy_protocol,
-    default_models,
     evaluate,
     evaluate_model,
     grid_search,
+    library_candidates,
+    results_table,
+    score,
+    search,
     select_model,
+    validation_split,
 )
 from discerner.evaluation.splits import random_split, temporal_split, user_split
 
 __all__ = [
     "DEFAULT_CANDIDATES",
+    "Candidate",
     "ProtocolResult",
+    "Scored",
     "Selection",
     "accuracy_protocol",
     "catalog_coverage",
@@ -37,6 +44,7 @@ __all__ = [
     "evaluate_model",
     "grid_search",
     "hit_rate_at_k",
+    "library_candidates",
     "mae",
     "map_at_k",
     "mrr_at_k",
@@ -46,8 +54,12 @@ __all__ = [
     "random_split",
     "ranking_metrics",
     "recall_at_k",
+    "results_table",
     "rmse",
+    "score",
+    "search",
     "select_model",
     "temporal_split",
     "user_split",
+    "validation_split",
 ]

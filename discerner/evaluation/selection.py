@@ -1,4 +1,12 @@
-"""Evaluating models on a split, grid search, and the library's own model selection."""
+"""Model selection: the one engine behind training, tuning, benchmarks and notebooks.
+
+A candidate is a named, unfitted configuration (`Candidate`: family, parameters, factory);
+`library_candidates()` builds the library's default grid. `search` fits every candidate on a
+training part and scores it on a validation part (`discerner train` wraps each fit in an
+MLflow child run through its `run` hook); `select_model` carves the validation split out of
+the data it is given and returns the best. The selection never sees validation rows while
+fitting.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +30,13 @@ from discerner.schema import PRODUCT_ID, USER_ID
 logger = logging.getLogger(__name__)
 
 Factory = Callable[..., Recommender]
+Grid = Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]]
+# `run(candidate, evaluate)` calls `evaluate()` and returns its metrics; training wraps it in
+# an MLflow child run.
+RunHook = Callable[["Candidate", Callable[[], dict[str, float]]], dict[str, float]]
 
 
-def expand_grid(grid: Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]]) -> list[dict]:
+def expand_grid(grid: Grid) -> list[dict]:
     """A parameter grid as a list of dicts: a dict of lists is expanded to its product."""
     if isinstance(grid, Mapping):
         names = list(grid)
@@ -49,6 +61,70 @@ DEFAULT_CANDIDATES: dict[str, tuple[Factory, list[dict[str, Any]]]] = {
         expand_grid({"n_components": [16, 20, 24, 32], "svd_weight": [0.3, 0.4, 0.5, 0.6, 0.7]}),
     ),
 }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration to try: a family name, its parameters and the class that builds it.
+
+    `label` names it in runs and tables; by default the family and the parameters do.
+    """
+
+    family: str
+    params: dict[str, Any]
+    factory: Factory
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The label, else a readable name: `pure_svd(n_components=32, weighting=binary)`."""
+        if self.label is not None:
+            return self.label
+        inside = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.family}({inside})" if inside else self.family
+
+    def build(self) -> Recommender:
+        """A new, unfitted model of this configuration."""
+        return self.factory(**self.params)
+
+    @classmethod
+    def of(cls, name: str, model: Recommender) -> Candidate:
+        """The configuration of an unfitted (or fitted) model, named `name` (also its family)."""
+        return cls(name, model.get_params(), type(model), label=name)
+
+
+def grid_candidates(family: str, factory: Factory, grid: Grid) -> list[Candidate]:
+    """One candidate per point of `grid` (a dict of lists or a list of dicts)."""
+    return [Candidate(family, params, factory) for params in expand_grid(grid)]
+
+
+def library_candidates(
+    families: Iterable[str] | None = None,
+    grids: Mapping[str, tuple[Factory, Grid]] | None = None,
+) -> list[Candidate]:
+    """The candidates of `grids` (default `DEFAULT_CANDIDATES`), keeping only `families`.
+
+    Raises:
+        ValueError: No candidate is left.
+    """
+    grids = DEFAULT_CANDIDATES if grids is None else grids
+    wanted = None if families is None else set(families)
+    found = [
+        candidate
+        for family, (factory, grid) in grids.items()
+        if wanted is None or family in wanted
+        for candidate in grid_candidates(family, factory, grid)
+    ]
+    if not found:
+        raise ValueError(f"no candidate family among {families}; known: {', '.join(grids)}")
+    return found
+
+
+def as_candidates(given: Iterable[Candidate] | Mapping[str, Recommender]) -> list[Candidate]:
+    """Candidates as they are, or named unfitted models (the name becomes the family)."""
+    if isinstance(given, Mapping):
+        return [Candidate.of(name, model) for name, model in given.items()]
+    return list(given)
 
 
 def evaluate_model(
@@ -86,6 +162,20 @@ def evaluate_model(
     return values
 
 
+def score(
+    model: Recommender, train: pd.DataFrame, validation: pd.DataFrame, ks: Iterable[int]
+) -> dict[str, float]:
+    """Fit `model` on `train` (in place) and score it on `validation`.
+
+    Returns:
+        `evaluate_model`'s metrics at every k plus `fit_seconds`.
+    """
+    started = time.perf_counter()
+    model.fit(train)
+    metrics = {"fit_seconds": time.perf_counter() - started}
+    return metrics | evaluate_model(model, train, validation, ks)
+
+
 def evaluate(
     models: Mapping[str, Recommender],
     train: pd.DataFrame,
@@ -107,66 +197,151 @@ def evaluate(
     """
     rows = []
     for name, model in tqdm(models.items(), desc="evaluate", disable=len(models) < 2):
-        values = {}
-        if fit:
-            started = time.perf_counter()
-            model.fit(train)
-            values["fit_seconds"] = time.perf_counter() - started
-        values.update(evaluate_model(model, train, test, k))
+        values = score(model, train, test, k) if fit else evaluate_model(model, train, test, k)
         rows += [{"model": name, "metric": m, "value": v} for m, v in values.items()]
     return pd.DataFrame(rows, columns=["model", "metric", "value"])
 
 
+@dataclass
+class Scored:
+    """One candidate fitted on the training part, with its validation metrics."""
+
+    candidate: Candidate
+    model: Recommender = field(repr=False)
+    metrics: dict[str, float]
+
+    @property
+    def name(self) -> str:
+        """The candidate's name."""
+        return self.candidate.name
+
+
+def search(
+    given: Iterable[Candidate] | Mapping[str, Recommender],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    ks: Iterable[int] = (10,),
+    *,
+    run: RunHook | None = None,
+) -> list[Scored]:
+    """Fit every candidate on `train` and score it on `validation`, in the order given.
+
+    Args:
+        given: The candidates (or named unfitted models).
+        train: Training interactions.
+        validation: Held-out interactions to score on.
+        ks: Cut-offs of the metrics.
+        run: Wraps each candidate's fit and scoring (training logs it as an MLflow run).
+
+    Returns:
+        One `Scored` per candidate, its model fitted on `train`.
+    """
+    found = []
+    for candidate in tqdm(as_candidates(given), desc="candidates", unit="model"):
+        model = candidate.build()
+
+        def evaluate_one(model=model) -> dict[str, float]:
+            return score(model, train, validation, ks)
+
+        metrics = run(candidate, evaluate_one) if run is not None else evaluate_one()
+        logger.info("%s: %s", candidate.name, _brief(metrics))
+        found.append(Scored(candidate, model, metrics))
+    return found
+
+
+def _brief(metrics: Mapping[str, float]) -> str:
+    keys = ("ndcg_at_10", "precision_at_10", "recall_at_10", "fit_seconds")
+    return ", ".join(f"{k}={metrics[k]:.4f}" for k in keys if k in metrics)
+
+
+def results_table(scored: list[Scored], metric: str) -> pd.DataFrame:
+    """One row per candidate (`model`, `family`, `params`, `model_class`, metrics), best first.
+
+    Ties keep the order of the search: the earlier candidate wins.
+    """
+    rows = [
+        {
+            "model": s.name,
+            "family": s.candidate.family,
+            "params": s.candidate.params,
+            "model_class": type(s.model).__name__,
+            **s.metrics,
+        }
+        for s in scored
+    ]
+    table = pd.DataFrame(rows)
+    return table.sort_values(metric, ascending=False, kind="stable", ignore_index=True)
+
+
+def best_of(scored: list[Scored], metric: str) -> Scored:
+    """The candidate with the highest `metric` (the earliest among equals)."""
+    return max(scored, key=lambda s: s.metrics[metric])  # `max` keeps the first of equals
+
+
+def validation_split(
+    interactions: pd.DataFrame,
+    fraction: float,
+    seed: int,
+    max_users: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The seeded per-user validation split, of at most `max_users` users (a seeded sample).
+
+    Searching on a sample of users keeps a large store's search affordable; the winner is
+    still refitted on every user.
+    """
+    users = interactions[USER_ID].unique()
+    if max_users is not None and len(users) > max_users:
+        chosen = np.random.default_rng(seed).choice(users, size=max_users, replace=False)
+        interactions = interactions[interactions[USER_ID].isin(chosen)]
+    return random_split(interactions, fraction, seed)
+
+
 def grid_search(
     factory: Factory,
-    grid: Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]],
+    grid: Grid,
     train: pd.DataFrame,
     validation: pd.DataFrame,
     metric: str = "ndcg_at_10",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Fit `factory(**params)` for each grid point on `train` and score it on `validation`.
-
-    Args:
-        factory: A model class (or any callable returning an unfitted model).
-        grid: Dict of parameter -> values (all combinations) or a list of parameter dicts.
-        train: Training interactions.
-        validation: Held-out interactions to score on.
-        metric: The metric to maximise, e.g. `ndcg_at_10`.
+    """`search` over one class's grid: fit each point on `train`, score it on `validation`.
 
     Returns:
-        (results, best_params): one row per grid point with its params, `metric`'s value
+        (results, best_params): one row per grid point with its `params`, `metric`'s value
         and `fit_seconds`, best first; and the best point's params (ties: the earlier point).
     """
+    family = getattr(factory, "__name__", "grid")
     cut = int(metric.rsplit("_", 1)[-1])
-    rows = []
-    for params in tqdm(expand_grid(grid), desc=getattr(factory, "__name__", "grid"), leave=False):
-        started = time.perf_counter()
-        model = factory(**params).fit(train)
-        seconds = time.perf_counter() - started
-        value = evaluate_model(model, train, validation, k=(cut,))[metric]
-        logger.info("%s %s: %s = %.4f", type(model).__name__, params, metric, value)
-        rows.append({"params": params, metric: value, "fit_seconds": seconds})
-    results = pd.DataFrame(rows).sort_values(metric, ascending=False, kind="stable")
-    return results.reset_index(drop=True), dict(results.iloc[0]["params"])
+    scored = search(grid_candidates(family, factory, grid), train, validation, ks=(cut,))
+    table = results_table(scored, metric)[["params", metric, "fit_seconds"]]
+    return table, dict(table.loc[0, "params"])
 
 
 @dataclass
 class Selection:
-    """The outcome of `select_model`: the winning family, its parameters and the search table.
+    """The outcome of `select_model`: the winner and the whole search table, best first."""
 
-    Call `build()` for a fresh unfitted model of the chosen configuration.
-    """
-
-    family: str
-    factory: Factory
-    params: dict[str, Any]
-    score: float
+    best: Scored = field(repr=False)
     metric: str
     results: pd.DataFrame = field(repr=False)
 
+    @property
+    def family(self) -> str:
+        """The winner's family."""
+        return self.best.candidate.family
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The winner's parameters (the grid point, not every default)."""
+        return self.best.candidate.params
+
+    @property
+    def score(self) -> float:
+        """The winner's validation score."""
+        return float(self.best.metrics[self.metric])
+
     def build(self) -> Recommender:
-        """A new, unfitted model with the selected parameters."""
-        return self.factory(**self.params)
+        """A new, unfitted model with the selected configuration."""
+        return self.best.candidate.build()
 
 
 def select_model(
@@ -174,7 +349,10 @@ def select_model(
     seed: int = 42,
     validation_fraction: float = 0.1,
     metric: str = "ndcg_at_10",
-    candidates: Mapping[str, tuple[Factory, Any]] | None = None,
+    candidates: Mapping[str, tuple[Factory, Grid]] | None = None,
+    *,
+    ks: Iterable[int] | None = None,
+    max_users: int | None = None,
 ) -> Selection:
     """The library's model selection: search every candidate family on a validation split.
 
@@ -190,79 +368,15 @@ def select_model(
         validation_fraction: Share of each user's rows held out for validation.
         metric: The metric to maximise.
         candidates: Family name -> (factory, grid); default `DEFAULT_CANDIDATES`.
+        ks: Cut-offs scored (default: the metric's own).
+        max_users: Search on a seeded sample of at most this many users.
 
     Returns:
         The Selection; its `results` has one row per (family, params) with the metric.
     """
-    train, validation = random_split(interactions, validation_fraction, seed)
-    tables = []
-    for family, (factory, grid) in (candidates or DEFAULT_CANDIDATES).items():
-        table, _ = grid_search(factory, grid, train, validation, metric)
-        tables.append(table.assign(family=family))
-    results = pd.concat(tables, ignore_index=True)
-    results = results.sort_values(metric, ascending=False, kind="stable").reset_index(drop=True)
-    best = results.iloc[0]
-    factory = (candidates or DEFAULT_CANDIDATES)[best["family"]][0]
-    logger.info("selected %s %s (%s = %.4f)", best["family"], best["params"], metric, best[metric])
-    return Selection(
-        family=best["family"],
-        factory=factory,
-        params=dict(best["params"]),
-        score=float(best[metric]),
-        metric=metric,
-        results=results[["family", "params", metric, "fit_seconds"]],
-    )
-
-
-@dataclass
-class ProtocolResult:
-    """The outcome of `accuracy_protocol`: the test table and the selection that chose a model."""
-
-    table: pd.DataFrame
-    selection: Selection
-
-
-def accuracy_protocol(
-    interactions: pd.DataFrame,
-    seed: int = 42,
-    test_fraction: float = 0.2,
-    k: Iterable[int] = (10,),
-    candidates: Mapping[str, tuple[Factory, Any]] | None = None,
-    baselines: Mapping[str, Recommender] | None = None,
-) -> ProtocolResult:
-    """The accuracy protocol of the benchmarks: per-user random holdout, selection on train only.
-
-    Holds out `test_fraction` of each user's rows (`random_split` with `seed`); every held-out
-    row is relevant and candidates are the training products the user has not rated. The
-    library's `select_model` runs on the training part alone (its validation split is carved
-    out of it); the selected configuration, refitted on the whole training part, and the
-    baselines (default: every family with default parameters) are scored on the test part.
-
-    Args:
-        interactions: All interactions.
-        seed: Seed of the test split and of the validation split.
-        test_fraction: Share of each user's rows held out for the test.
-        k: Cut-offs reported.
-        candidates: Passed to `select_model`.
-        baselines: Name -> unfitted model; default every family with default parameters.
-
-    Returns:
-        ProtocolResult with the tidy test table (model `selected` is the selection's choice).
-    """
-    train, test = random_split(interactions, test_fraction, seed)
-    selection = select_model(train, seed=seed, candidates=candidates)
-    models = dict(baselines if baselines is not None else default_models())
-    models["selected"] = selection.build()
-    return ProtocolResult(table=evaluate(models, train, test, k), selection=selection)
-
-
-def default_models() -> dict[str, Recommender]:
-    """Every model family with its default parameters, keyed by family name."""
-    return {
-        "popularity": Popularity(),
-        "pure_svd": PureSVD(),
-        "item_knn": ItemKNN(),
-        "rp3beta": ItemKNN(similarity="rp3beta", alpha=0.8, beta=0.6),
-        "user_knn": UserKNN(),
-        "blend": Blend(),
-    }
+    train, validation = validation_split(interactions, validation_fraction, seed, max_users)
+    cut = int(metric.rsplit("_", 1)[-1])
+    scored = search(library_candidates(grids=candidates), train, validation, ks or (cut,))
+    best = best_of(scored, metric)
+    logger.info("selected %s (%s = %.4f)", best.name, metric, best.metrics[metric])
+    return Selection(best=best, metric=metric, results=results_table(scored, metric))

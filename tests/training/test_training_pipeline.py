@@ -130,7 +130,7 @@ def test_candidate_families_come_from_the_library_grid():
     from discerner.evaluation.selection import expand_grid
 
     found = training.candidate_models(training.TrainSettings(families=("popularity",)))
-    assert list(found) == ["popularity"]
+    assert [candidate.name for candidate in found] == ["popularity"]
     assert len(training.candidate_models(training.TrainSettings())) == sum(
         len(expand_grid(grid)) for _, grid in DEFAULT_CANDIDATES.values()
     )
