@@ -178,13 +178,12 @@ def _is_revoked(header: dict, payload: dict) -> bool:
 def token(body: Credentials):
     keys = (f"user:{body.username}", address_key(request.remote_addr))
     throttle = services().throttle
-    wait = throttle.retry_after(keys)
-    if wait is not None:
-        raise ApiError.too_many_requests(wait)
-    account = services().store.get_account(body.username)
-    if not _password_matches(account, body.password):
-        throttle.failed(keys)
-        raise ApiError.unauthorized("wrong username or password")
+    with throttle.attempt(keys) as wait:  # the 401 raised inside counts as a failure
+        if wait is not None:
+            raise ApiError.too_many_requests(wait)
+        account = services().store.get_account(body.username)
+        if not _password_matches(account, body.password):
+            raise ApiError.unauthorized("wrong username or password")
     throttle.succeeded(keys[0])
     claims = {"ver": account["token_version"], "aid": account["account_id"]}
     issued = create_access_token(identity=account["username"], additional_claims=claims)

@@ -6,8 +6,11 @@ import ipaddress
 import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+SETTLE_SECONDS = 10.0  # longest wait for attempts in progress (a password check takes ~0.1 s)
 
 
 class LoginThrottle:
@@ -15,7 +18,8 @@ class LoginThrottle:
 
     Keys are strings such as `"user:alice"` and `"addr:10.0.0.7"`; each kind has its own limit,
     so one address cannot lock out a username forever by itself, and one address cannot try
-    many usernames.
+    many usernames. A login holds its place in every limit while its password is checked
+    (`attempt`), so simultaneous attempts cannot all pass the limit before one is counted.
 
     Args:
         limits: Failures allowed inside the window, per key prefix (`{"user": 5, "addr": 20}`).
@@ -36,33 +40,90 @@ class LoginThrottle:
         self.clock = clock
         self.max_keys = max_keys
         self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self._checking: Counter[str] = Counter()  # attempts whose password is being checked
+        self._settled = threading.Condition(threading.Lock())
+
+    @contextmanager
+    def attempt(self, keys: Iterable[str]) -> Iterator[int | None]:
+        """Hold one of the remaining attempts of every key while a password is checked.
+
+        When the attempts in progress could fill a key's limit, this waits for one of them to
+        settle: a failure may use up the last attempt, a success gives its place back.
+
+        Args:
+            keys: The login's keys (`"user:alice"`, `"addr:10.0.0.7"`).
+
+        Yields:
+            None when the login may go on; else the seconds to wait (nothing is counted).
+            The attempt counts as a failure if the block raises, as a success if it returns.
+        """
+        keys = tuple(keys)
+        wait = self._hold(keys)
+        if wait is not None:
+            yield wait
+            return
+        failed = True
+        try:
+            yield None
+            failed = False
+        finally:
+            self._release(keys, failed)
 
     def retry_after(self, keys: Iterable[str]) -> int | None:
         """Seconds to wait before any of `keys` may try again, or None when all may try now."""
-        now = self.clock()
-        waits = []
-        with self._lock:
-            for key in keys:
-                times = self._recent(key, now)
-                if times is not None and len(times) >= self._limit(key):
-                    waits.append(times[0] + self.window - now)
-        return max(1, math.ceil(max(waits))) if waits else None
+        with self._settled:
+            return self._wait(keys, self.clock())
 
     def failed(self, keys: Iterable[str]) -> None:
         """Record one failed login against each key."""
-        now = self.clock()
-        with self._lock:
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
-                self._failures[key] = self._failures.pop(key)  # most recent last
-            while len(self._failures) > self.max_keys:
-                del self._failures[next(iter(self._failures))]
+        with self._settled:
+            self._record(keys, self.clock())
 
     def succeeded(self, key: str) -> None:
         """Forget the failures of `key` (a username that just logged in)."""
-        with self._lock:
+        with self._settled:
             self._failures.pop(key, None)
+
+    def _hold(self, keys: tuple[str, ...]) -> int | None:
+        deadline = time.monotonic() + SETTLE_SECONDS
+        with self._settled:
+            while (wait := self._wait(keys, self.clock())) is None and self._full(keys):
+                if not self._settled.wait(deadline - time.monotonic()):
+                    return 1  # attempts stuck in progress: refuse rather than queue forever
+            if wait is None:
+                self._checking.update(keys)
+            return wait
+
+    def _release(self, keys: tuple[str, ...], failed: bool) -> None:
+        with self._settled:
+            self._checking.subtract(keys)
+            self._checking += Counter()  # drops the keys at zero, so the counter stays small
+            if failed:
+                self._record(keys, self.clock())
+            self._settled.notify_all()
+
+    def _record(self, keys: Iterable[str], now: float) -> None:
+        for key in keys:
+            self._failures.setdefault(key, deque()).append(now)
+            self._failures[key] = self._failures.pop(key)  # most recent last
+        while len(self._failures) > self.max_keys:
+            del self._failures[next(iter(self._failures))]
+
+    def _wait(self, keys: Iterable[str], now: float) -> int | None:
+        waits = []
+        for key in keys:
+            times = self._recent(key, now)
+            if times is not None and len(times) >= self._limit(key):
+                waits.append(times[0] + self.window - now)
+        return max(1, math.ceil(max(waits))) if waits else None
+
+    def _full(self, keys: Iterable[str]) -> bool:
+        """Whether the attempts in progress could use up what is left of a key's limit."""
+        for key in keys:
+            failures = len(self._failures.get(key, ()))
+            if failures + self._checking[key] >= self._limit(key):
+                return True
+        return False
 
     def _limit(self, key: str) -> int:
         return self.limits[key.split(":", 1)[0]]

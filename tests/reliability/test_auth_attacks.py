@@ -9,7 +9,9 @@ import json
 import os
 import stat
 import statistics
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt as pyjwt
 import pytest
@@ -19,7 +21,7 @@ from live import PASSWORD, USERNAME
 from discerner.security import hash_password
 from serving import create_app
 from serving.auth import SECRET_FILE
-from serving.throttle import address_key
+from serving.throttle import LoginThrottle, address_key
 
 
 def _b64(data: bytes) -> str:
@@ -193,3 +195,85 @@ def test_a_deleted_and_recreated_account_does_not_revive_old_tokens(client, toke
     assert fresh.status_code == 200
     headers = {"Authorization": f"Token {fresh.get_json()['token']}"}
     assert client.get("/users", headers=headers).status_code == 200
+
+
+def _all_at_once(count, call):
+    """Run `call()` on `count` threads released together; return the results."""
+    barrier = threading.Barrier(count)
+
+    def run(_):
+        barrier.wait(10)
+        return call()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+class WrongPassword(Exception):
+    pass
+
+
+def _login_through(throttle, keys, right, seconds=0.02):
+    """One login through `throttle`: "429", or the password check's outcome."""
+    try:
+        with throttle.attempt(keys) as wait:
+            if wait is not None:
+                return "429"
+            time.sleep(seconds)  # the password check
+            if not right:
+                raise WrongPassword
+    except WrongPassword:
+        return "401"
+    return "200"
+
+
+def test_simultaneous_attempts_cannot_overrun_the_throttle():
+    throttle = LoginThrottle({"user": 5, "addr": 100})
+    keys = ["user:alice", "addr:10.0.0.1"]
+    statuses = _all_at_once(16, lambda: _login_through(throttle, keys, right=False))
+    assert sorted(statuses) == ["401"] * 5 + ["429"] * 11
+    assert 55 <= throttle.retry_after(keys) <= 60
+
+
+def test_simultaneous_right_passwords_all_get_in():
+    throttle = LoginThrottle({"user": 5, "addr": 100})
+    keys = ["user:alice", "addr:10.0.0.1"]
+    statuses = _all_at_once(16, lambda: _login_through(throttle, keys, right=True))
+    assert statuses == ["200"] * 16  # they wait for each other, never for the window
+    assert throttle.retry_after(keys) is None
+
+
+def test_a_wrong_attempt_in_progress_can_use_up_the_last_place():
+    throttle = LoginThrottle({"user": 2})
+    keys = ["user:alice"]
+    throttle.failed(keys)
+    with (
+        ThreadPoolExecutor(1) as waiter,
+        pytest.raises(WrongPassword),
+        throttle.attempt(keys) as wait,  # the last place, held while the password is checked
+    ):
+        assert wait is None
+        second = waiter.submit(_login_through, throttle, keys, right=True)
+        time.sleep(0.05)
+        assert not second.done()  # it waits for this attempt to settle ...
+        raise WrongPassword
+    assert second.result(5) == "429"  # ... which fails, so it is refused, not let in
+
+
+@pytest.mark.parametrize("settings", [{"DISCERNER_LOGIN_FAILURES_PER_USER": 5}])
+def test_simultaneous_wrong_passwords_get_only_the_limit_of_401s(app):
+    def wrong_password():
+        response = app.test_client().post("/token", data={"username": USERNAME, "password": "x"})
+        return response.status_code
+
+    statuses = _all_at_once(16, wrong_password)
+    assert sorted(statuses) == [401] * 5 + [429] * 11
+
+
+@pytest.mark.parametrize("settings", [{"DISCERNER_LOGIN_FAILURES_PER_USER": 5}])
+def test_simultaneous_right_passwords_are_never_refused(app):
+    def right_password():
+        credentials = {"username": USERNAME, "password": PASSWORD}
+        return app.test_client().post("/token", data=credentials).status_code
+
+    assert _all_at_once(16, right_password) == [200] * 16
