@@ -19,6 +19,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from serving.state import Services
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Every label value comes from a fixed set: a label taken from the request as sent would let
+# any client add series (each with a histogram) until the worker's memory runs out.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
 
 
 class Metrics:
@@ -46,14 +50,26 @@ class Metrics:
         self.registry.register(_StateCollector(services))
 
     def observe(self, method: str, endpoint: str, status: int, seconds: float) -> None:
-        """Count one answered request."""
-        labels = (method, endpoint, str(status))
+        """Count one answered request.
+
+        Args:
+            method: The request's method; any but the standard ones is counted as `other`.
+            endpoint: The matched route's name (never the raw path), or `unmatched`.
+            status: The response's status code.
+            seconds: The time taken to answer.
+        """
+        labels = (method if method in METHODS else OTHER, endpoint, status_label(status))
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
     def response(self) -> Response:
         """The text exposition format."""
         return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def status_label(status: int) -> str:
+    """The status code as a label: `200`, or `other` outside 100-599."""
+    return str(status) if 100 <= status <= 599 else OTHER
 
 
 class _StateCollector:

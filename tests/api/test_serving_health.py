@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 
 from live import wait_until
+from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import Client
 
+from serving.metrics import Metrics
 from serving.wsgi import Starting
 
 
@@ -64,3 +66,39 @@ def test_health_answers_while_the_app_is_still_being_built(app):
     opened.set()
     wait_until(lambda: client.get("/ready").status_code == 200)
     assert client.get("/users").status_code == 401  # the API itself answers now
+
+
+def _request_counts(client):
+    """`discerner_http_requests_total` as {(method, endpoint, status): count}."""
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    family = next(f for f in families if f.name == "discerner_http_requests")
+    return {
+        (s.labels["method"], s.labels["endpoint"], s.labels["status"]): s.value
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+
+
+def test_made_up_methods_and_paths_add_no_metrics_labels(client):
+    for number in range(30):
+        client.open("/users", method=f"BREW{number}")
+        client.get(f"/no/such/path/{number}")
+        client.open(f"/no/such/path/{number}", method=f"PROPFIND{number}")
+    assert _request_counts(client) == {
+        ("other", "unmatched", "405"): 30.0,
+        ("GET", "unmatched", "404"): 30.0,
+        ("other", "unmatched", "404"): 30.0,
+    }
+
+
+def test_metrics_labels_keep_standard_methods_and_real_status_codes():
+    metrics = Metrics()
+    metrics.observe("PATCH", "users.get_user", 204, 0.01)
+    metrics.observe("patch", "users.get_user", 999, 0.01)  # methods are case-sensitive
+    text = metrics.response().get_data(as_text=True)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = families["discerner_http_requests"].samples
+    labels = {
+        (s.labels["method"], s.labels["status"]) for s in samples if s.name.endswith("_total")
+    }
+    assert labels == {("PATCH", "204"), ("other", "other")}
