@@ -61,7 +61,7 @@ def timed(work: Callable[[], object], repeats: int) -> tuple[float, object]:
 
 def fast_path_ms(model, rng: np.random.Generator, calls: int = 300) -> float:
     """Median milliseconds of one `recommend_history` call with a 50-product history."""
-    products = model.product_ids_
+    products = model.known_products()
     times = []
     for _ in range(calls):
         history = rng.choice(products, size=50, replace=False)

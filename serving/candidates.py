@@ -20,19 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from discerner.matrix import index_of
-
 logger = logging.getLogger(__name__)
 
 BATCH = 1024  # users read from the store and scored at once
 FRESH_LIMIT = 50_000  # lists computed on demand kept at most (about 3 kB each)
 
 TopList = tuple[list[int], list[float]]  # product ids and scores, best first
-
-
-def knows_any(model: Any, history: np.ndarray) -> bool:
-    """Whether the model was fitted with any product of this history (else popularity answers)."""
-    return bool(len(history)) and bool((index_of(model.product_ids_, history) >= 0).any())
 
 
 class Candidates:
@@ -78,7 +71,7 @@ class Candidates:
     def fill(self, store: Any) -> None:
         """Compute the lists of every user the model was trained on, from the live store."""
         started = time.perf_counter()
-        users = self.model.user_ids_.tolist()
+        users = self.model.known_users().tolist()
         versions, lengths = [0] * len(users), [0] * len(users)
         ids = np.zeros((len(users), self.depth), np.int64)
         scores = np.zeros((len(users), self.depth), np.float32)
@@ -89,7 +82,7 @@ class Candidates:
                 histories.append(store.user_history(user))
             answers = self.model.recommend_histories(histories, n=self.depth)
             for row, (top, values) in enumerate(answers, start=start):
-                if not knows_any(self.model, histories[row - start][0]):
+                if not self.model.knows_any(histories[row - start][0]):
                     continue  # an empty list: live popularity answers, as for anyone new
                 lengths[row] = len(top)
                 ids[row, : len(top)] = top

@@ -26,7 +26,7 @@ import numpy as np
 
 from discerner import config
 from discerner.models import LivePopularity
-from serving.candidates import Candidates, knows_any
+from serving.candidates import Candidates
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class ModelHolder:
                 return picks, served.version
         history, scores = self.store.user_history(user_id)
         excluded = np.fromiter(exclude, dtype=np.int64)
-        if served is None or not knows_any(served.model, history):
+        if served is None or not served.model.knows_any(history):
             served = self.popularity()
         picks = self._live(served.model, history, scores, n, excluded, allowed)
         if len(picks) < n and served.version != POPULARITY:
@@ -294,7 +294,7 @@ class ModelHolder:
         if found is None:
             history, scores = self.store.user_history(user_id)
             found = [], []  # the model knows none of it: popularity answers
-            if knows_any(served.model, history):
+            if served.model.knows_any(history):
                 ids, values = served.model.recommend_history(history, scores, n=candidates.depth)
                 found = ids.tolist(), values.tolist()
             candidates.put(user_id, version, found)

@@ -36,7 +36,10 @@ class Recommender:
     get the popularity ranking: the number of distinct users who interacted with each product.
 
     Fitted state (names end in `_`): `user_ids_`, `product_ids_` (int64, index -> external id,
-    ascending), `user_items_` (CSR users x products, the fit-time history rows), `popularity_`.
+    ascending), `user_items_` (CSR users x products, the fit-time history rows), `popularity_`,
+    and for models weighting with BM25 the fit-time statistics `idf_` and `avg_length_`. Code
+    outside the models asks `known_users`, `known_products` and `knows_any` instead of reading
+    fitted attributes.
     """
 
     duplicates: str = "last"
@@ -50,9 +53,11 @@ class Recommender:
         "product_ids_",
         "user_items_",
         "popularity_",
-        "idf_",
-        "avg_length_",
     )
+    _bm25_state: ClassVar[tuple[str, ...]] = ("idf_", "avg_length_")
+    # The BM25 statistics stay None for models with another weighting (nothing to save).
+    idf_: np.ndarray | None = None
+    avg_length_: np.float32 | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -86,8 +91,9 @@ class Recommender:
         self.popularity_ = np.bincount(
             built.matrix.indices, minlength=built.matrix.shape[1]
         ).astype(np.float32)
-        self.idf_ = bm25_idf(built.matrix)
-        self.avg_length_ = np.float32(built.matrix.nnz / max(built.matrix.shape[0], 1))
+        if self.weighting == "bm25":
+            self.idf_ = bm25_idf(built.matrix)
+            self.avg_length_ = np.float32(built.matrix.nnz / max(built.matrix.shape[0], 1))
         logger.info(
             "fitting %s on %d users x %d products, %d interactions",
             type(self).__name__,
@@ -107,7 +113,7 @@ class Recommender:
 
     def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         """Apply the model's `weighting` to history rows, with the fit-time statistics."""
-        return apply_weighting(rows, self.weighting, self.idf_, float(self.avg_length_))
+        return apply_weighting(rows, self.weighting, self.idf_, self._avg_length())
 
     def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
         """Score every product for each history row (raw scores): dense (n_rows, n_products)."""
@@ -115,7 +121,10 @@ class Recommender:
 
     def _weigh_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
         """`_weigh` for one history given as distinct column indices and raw scores."""
-        return weigh_values(values, columns, self.weighting, self.idf_, float(self.avg_length_))
+        return weigh_values(values, columns, self.weighting, self.idf_, self._avg_length())
+
+    def _avg_length(self) -> float:
+        return 0.0 if self.avg_length_ is None else float(self.avg_length_)
 
     def _scores_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Score every product for one history given as distinct column indices and raw scores."""
@@ -124,6 +133,23 @@ class Recommender:
             shape=(1, len(self.product_ids_)),
         )
         return self._scores(row)[0]
+
+    def known_users(self) -> np.ndarray:
+        """Ids of the users the model was fitted on (int64, ascending)."""
+        self._check_fitted()
+        return self.user_ids_
+
+    def known_products(self) -> np.ndarray:
+        """Ids of the products the model was fitted on (int64, ascending)."""
+        self._check_fitted()
+        return self.product_ids_
+
+    def knows_any(self, product_ids: np.ndarray) -> bool:
+        """Whether any of these products was seen at fit (else the model has no signal)."""
+        self._check_fitted()
+        return bool(len(product_ids)) and bool(
+            (index_of(self.product_ids_, product_ids) >= 0).any()
+        )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "product_ids_"):
@@ -342,7 +368,8 @@ class Recommender:
         self._check_fitted()
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        names = [*self._base_state, *self._state]
+        bm25 = self._bm25_state if self.weighting == "bm25" else ()
+        names = [*self._base_state, *bm25, *self._state]
         for name in names:
             save_array(folder, name, getattr(self, name))
         meta = {

@@ -9,7 +9,7 @@ from discerner.models.base import Recommender
 from discerner.models.knn import ItemKNN
 from discerner.models.svd import PureSVD
 
-_SHARED = ("user_ids_", "product_ids_", "user_items_", "popularity_", "idf_", "avg_length_")
+_SHARED = (*Recommender._base_state, *Recommender._bm25_state)
 
 
 def standardize(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -143,3 +143,17 @@ def test_params_unchanged(model):
 def test_not_fitted_raises():
     with pytest.raises(NotFittedError):
         PureSVD().recommend([1])
+
+
+def test_models_say_what_they_know(model, interactions):
+    assert model.known_users().tolist() == sorted(interactions["user_id"].unique().tolist())
+    assert model.known_products().tolist() == sorted(interactions["product_id"].unique().tolist())
+    unseen = interactions["product_id"].max() + 1
+    assert model.knows_any(np.array([unseen, interactions["product_id"].iloc[0]]))
+    assert not model.knows_any(np.array([unseen]))
+    assert not model.knows_any(np.array([], dtype=np.int64))
+
+
+def test_only_bm25_models_save_bm25_statistics(model, tmp_path):
+    saved = {path.stem for path in model.save(tmp_path / "m").glob("*.npy")}
+    assert ("idf_" in saved) == (model.weighting == "bm25")
