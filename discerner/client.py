@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -68,6 +69,10 @@ class TooManyRequests(ApiError):
 
 class ServerError(ApiError):
     """5xx: the server failed; retrying later may work."""
+
+
+class ForeignLinkError(ValueError):
+    """A server `Link` points to another origin; the client sends its token nowhere else."""
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
@@ -253,13 +258,19 @@ class Client:
         return self._call("GET", "/ready", auth=False).json()
 
     def iter_pages(self, path: str, params: dict[str, Any]) -> Iterator[dict]:
-        """Yield the items of a list endpoint, following `Link: rel="next"` headers."""
-        url: str | None = self.base_url + path
+        """Yield the items of a list endpoint, following `Link: rel="next"` headers.
+
+        Raises:
+            ForeignLinkError: A link points to another origin (scheme, host or port) than
+                `base_url`; the token is never sent there.
+        """
+        url: str | None = path
         query: dict[str, Any] | None = params
         while url is not None:
             response = self._call("GET", url, params=query)
             yield from response.json()
-            url = response.links.get("next", {}).get("url")
+            link = response.links.get("next", {}).get("url")
+            url = urljoin(self.base_url + "/", link) if link else None
             query = None  # the next link carries the arguments
 
     def _create(self, path: str, external_id: str | None, attributes: dict[str, Any]) -> int:
@@ -268,8 +279,16 @@ class Client:
             body["external_id"] = external_id
         return self._call("POST", path, json=body or None).json()["id"]
 
+    def _url(self, path: str) -> str:
+        """The URL of an API path (`/users`), or an absolute URL if it is on `base_url`'s origin."""
+        if not urlsplit(path).scheme:
+            return self.base_url + path
+        if _origin(path) != _origin(self.base_url):
+            raise ForeignLinkError(f"the server linked to another origin: {path}")
+        return path
+
     def _call(self, method: str, path: str, *, auth: bool = True, **kwargs: Any):
-        url = path if path.startswith("http") else self.base_url + path
+        url = self._url(path)
         if "params" in kwargs and kwargs["params"] is not None:
             kwargs["params"] = {k: v for k, v in kwargs["params"].items() if v is not None}
         response = self._send(method, url, auth, kwargs)
@@ -289,6 +308,12 @@ class Client:
                 self.login()
             headers["Authorization"] = f"Token {self._token}"
         return self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
 
 
 def _iso(value: datetime | str) -> str:

@@ -37,7 +37,11 @@ def page(
 
 
 def next_url(last_id: int) -> str:
-    """The current URL with `after` moved past `last_id`, other arguments kept."""
+    """The current path (a relative URL) with `after` moved past `last_id`, other arguments kept.
+
+    Never an absolute URL: its host would come from the request's `Host` header, which the
+    client chooses, and a client following the link would send its token there.
+    """
     args = request.args.to_dict()
     args["after"] = str(last_id)
-    return f"{request.base_url}?{urlencode(args)}"
+    return f"{request.script_root}{request.path}?{urlencode(args)}"
