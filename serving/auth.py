@@ -20,13 +20,12 @@ from serving.schemas import Credentials, Token
 from serving.spec import endpoint
 from serving.state import services
 from serving.throttle import address_key
-from serving.tokens import account_id, is_current
+from serving.tokens import account_id, bearer_token, is_current
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
 SECRET_FILE = "secret_key"
-SCHEMES = ("token", "bearer")
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32  # 256 bits: an HS256 key shorter than the hash output weakens it
 
@@ -35,18 +34,17 @@ class AuthSchemeMiddleware:
     """WSGI middleware: rewrite `Token x`, `token x` and `bearer x` to `Bearer x`.
 
     flask-jwt-extended matches one scheme word, case-sensitively; the API accepts both words
-    in any case, so the header is normalised before the library reads it.
+    in any case, so the header is normalised before the library reads it. Any other header
+    is left as it is, for the library to refuse.
     """
 
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ, start_response):
-        value = environ.get("HTTP_AUTHORIZATION")
-        if value:
-            scheme, _, credentials = value.strip().partition(" ")
-            if scheme.lower() in SCHEMES:
-                environ["HTTP_AUTHORIZATION"] = "Bearer " + credentials.strip()
+        token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
+        if token is not None:
+            environ["HTTP_AUTHORIZATION"] = "Bearer " + token
         return self.wsgi_app(environ, start_response)
 
 

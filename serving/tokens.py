@@ -13,6 +13,8 @@ from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from serving.errors import ApiError
 from serving.state import services
 
+SCHEMES = ("token", "bearer")  # the Authorization schemes accepted, in any case
+
 
 class Verified(NamedTuple):
     """What a verified token says: when it expires, whose it is, its token_version."""
@@ -71,8 +73,8 @@ def require_token() -> None:
         ApiError: 401 for a validly signed token without an expiry.
     """
     cache = services().tokens
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    cached = cache.get(token)
+    token = bearer_token(request.headers.get("Authorization"))
+    cached = cache.get(token) if token is not None else None
     if cached is not None:
         if cached.expires > time.time() and is_current(
             cached.username, cached.version, cached.account_id
@@ -85,6 +87,23 @@ def require_token() -> None:
         raise ApiError.unauthorized("invalid token")
     verified = Verified(float(claims["exp"]), claims["sub"], claims.get("ver"), account_id(claims))
     cache.put(token, verified)
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization` header.
+
+    Args:
+        header: The header's value, e.g. `Token eyJ...` or `bearer eyJ...`.
+
+    Returns:
+        The token after the scheme `Token` or `Bearer` (any case); None for any other scheme,
+        a bare token, or more than one word after the scheme.
+    """
+    scheme, _, token = (header or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() not in SCHEMES or not token or len(token.split()) != 1:
+        return None
+    return token
 
 
 def is_current(username: str, version: object, account: object) -> bool:

@@ -250,3 +250,24 @@ def test_token_cache_forgets_the_least_recently_used():
     assert cache.get("a") is not None and cache.get("c") is not None
     cache.drop("a")
     assert cache.get("a") is None
+
+
+@pytest.mark.parametrize(
+    "make_header",
+    [
+        lambda token: token,
+        lambda token: " " + token,
+        lambda token: "Basic " + token,
+        lambda token: "JWT " + token,
+        lambda token: "Tokens " + token,
+        lambda token: "Token:" + token,
+        lambda token: f"Token {token} {token}",
+    ],
+    ids=["bare", "space", "basic", "jwt", "tokens", "colon", "twice"],
+)
+def test_a_verified_token_still_needs_the_token_or_bearer_scheme(client, auth, make_header):
+    token = auth.token()
+    assert client.get("/users", headers={"Authorization": "Token " + token}).status_code == 200
+    response = client.get("/users", headers={"Authorization": make_header(token)})
+    assert response.status_code == 401
+    assert _error(response)["message"] == "missing or malformed Authorization"
