@@ -103,9 +103,11 @@ class Candidates:
         def fill() -> None:
             try:
                 self.fill(store)
-            except Exception as error:
+            except Exception:
                 logger.exception("precomputing recommendations failed; requests score live")
-                self.state = {"state": "failed", "depth": self.depth, "reason": str(error)}
+                # /ready shows this state publicly: the error's text (paths, SQL) is logged only.
+                reason = "precomputing failed; the server log has the details"
+                self.state = {"state": "failed", "depth": self.depth, "reason": reason}
                 return
             logger.info(
                 "precomputed the top %d of %d users in %.1f s",
