@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import Blueprint
 
 from serving.errors import ApiError
@@ -52,9 +55,10 @@ def list_user_activities(user_id: int, query: PageQuery):
     responses={201: ("The stored activity", Activity)},
 )
 def create_activity(user_id: int, product_id: int, body: ActivityCreate):
-    activity = services().store.add_activity(
-        user_id, product_id, score=body.score, timestamp=body.timestamp
-    )
+    with refused_values():
+        activity = services().store.add_activity(
+            user_id, product_id, score=body.score, timestamp=body.timestamp
+        )
     return activity, 201
 
 
@@ -68,7 +72,17 @@ def create_activity(user_id: int, product_id: int, body: ActivityCreate):
 def create_activities(body: ActivityBatch):
     rows = [item.model_dump() for item in body.root]
     check_references(rows)
-    return services().store.add_activities(rows), 201
+    with refused_values():
+        return services().store.add_activities(rows), 201
+
+
+@contextmanager
+def refused_values() -> Iterator[None]:
+    """A value the store refuses that the schema let through is the client's error (400)."""
+    try:
+        yield
+    except ValueError as error:
+        raise ApiError.bad_request(str(error)) from None
 
 
 def check_references(rows: list[dict]) -> None:

@@ -3,44 +3,96 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     RootModel,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from discerner.store import values
+from discerner.store.tables import EPOCH
 
 MAX_PAGE = 10_000
 MAX_BATCH = 10_000
 MAX_ID = 2**63 - 1
 
-PositiveId = Annotated[int, Field(ge=1, le=MAX_ID, strict=False)]
+PositiveId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Score = Annotated[float, Field(allow_inf_nan=False, description="A finite number.")]
 AttributeValue = str | bool | int | float
-_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_RESERVED = frozenset({"id", "created_at", "external_id"})
-# Unix seconds from 0001-01-01 to 9999-12-31 23:59:59, the years a datetime can hold.
-_UNIX_RANGE = {"minimum": -62135596800, "maximum": 253402300799}
-Timestamp = Annotated[
-    datetime,
-    WithJsonSchema(
-        {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number", **_UNIX_RANGE}]}
-    ),
-]
-# What the attribute check below accepts, published so that clients (and fuzzers) know it.
+_ATTRIBUTE_NAME = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{values.MAX_ATTRIBUTE_NAME - 1}}}")
+_RESERVED = values.RESERVED
+# What the attribute checks below (and the store's) accept, published so that clients (and
+# fuzzers) know it. Each keyword applies to its own type: maxLength to text, the bounds to
+# numbers. external_id is a field, not an attribute, so a body may hold one more property.
 _ATTRIBUTES_SCHEMA = {
-    "additionalProperties": {"type": ["string", "number", "boolean"]},
+    "additionalProperties": {
+        "type": ["string", "number", "boolean"],
+        "maxLength": values.MAX_ATTRIBUTE_TEXT,
+        "minimum": values.MIN_ATTRIBUTE_NUMBER,
+        "maximum": values.MAX_ATTRIBUTE_NUMBER,
+    },
     "propertyNames": {
         "pattern": f"^{_ATTRIBUTE_NAME.pattern}$",
         "not": {"enum": sorted(_RESERVED - {"external_id"})},
     },
+    "anyOf": [
+        {"maxProperties": values.MAX_ATTRIBUTES},
+        {"required": ["external_id"], "maxProperties": values.MAX_ATTRIBUTES + 1},
+    ],
 }
+
+
+def _timestamp(value: Any, info: ValidationInfo) -> datetime:
+    """A time from ISO 8601 text or Unix seconds, within the store's range.
+
+    JSON is typed, so there text must be ISO 8601 and Unix seconds a number. A form field is
+    text by nature, so there text that reads as a number is Unix seconds.
+    """
+    if isinstance(value, str) and info.mode != "json":
+        value = _number_or_text(value)
+    if isinstance(value, bool) or not isinstance(value, str | int | float | datetime):
+        raise PydanticCustomError("time_type", "Input should be ISO 8601 text or Unix seconds")
+    try:
+        micros = values.timestamp(value)
+    except ValueError as error:  # the store's own check, so both say the same
+        reason = str(error).removeprefix("timestamp ")  # the location already names it
+        raise PydanticCustomError("time_value", "{reason}", {"reason": reason}) from None
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def _number_or_text(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainValidator(_timestamp),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {
+                    "type": "number",
+                    "minimum": values.MIN_UNIX_SECONDS,
+                    "maximum": values.MAX_UNIX_SECONDS,
+                },
+            ]
+        }
+    ),
+]
 
 
 def decimal_pattern(bound: int) -> str:
@@ -89,17 +141,24 @@ class EntityCreate(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra=_ATTRIBUTES_SCHEMA)
 
-    external_id: str | None = Field(default=None, min_length=1, max_length=256)
+    external_id: str | None = Field(default=None, min_length=1, max_length=values.MAX_EXTERNAL_ID)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_attributes(cls, data: Any) -> Any:
+        # Counted as the document counts them: every property but external_id, null or not.
+        if isinstance(data, dict) and len(data.keys() - {"external_id"}) > values.MAX_ATTRIBUTES:
+            raise ValueError(f"at most {values.MAX_ATTRIBUTES} attributes")
+        return data
 
     @model_validator(mode="after")
     def _check_attributes(self) -> EntityCreate:
         for name, value in (self.model_extra or {}).items():
             if name in _RESERVED or not _ATTRIBUTE_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a valid attribute name")
-            if not isinstance(value, AttributeValue) or (
-                isinstance(value, float) and value != value
-            ):
+            if not isinstance(value, AttributeValue):
                 raise ValueError(f"attribute {name!r} must be a string, number or boolean")
+            values.attribute(name, value)  # the store's limits on text and numbers
         return self
 
     def attributes(self) -> dict[str, AttributeValue]:
@@ -151,15 +210,14 @@ class ActivityQuery(PageQuery):
 class ActivityCreate(_Strict):
     """`POST /users/{user_id}/products/{product_id}/activities` body (optional)."""
 
-    # A number is always Unix seconds (pydantic would otherwise read one over 2e10 as ms).
-    model_config = ConfigDict(extra="forbid", val_temporal_unit="seconds")
-
     score: Score = 1.0
     timestamp: Timestamp | None = Field(
-        default=None, description="ISO 8601 or Unix seconds; the server's clock when absent."
+        default=None,
+        description="ISO 8601 (UTC unless it has an offset) or Unix seconds, "
+        f"from {values.TIME_RANGE}; the server's clock when absent.",
     )
 
-    _no_bool = field_validator("score", "timestamp", mode="before")(_reject_bool)
+    _no_bool = field_validator("score", mode="before")(_reject_bool)
 
 
 class ActivityIn(ActivityCreate):
@@ -268,4 +326,4 @@ def error_message(error: Exception) -> str:
     """
     first = error.errors(include_url=False)[0]  # type: ignore[attr-defined]
     where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"

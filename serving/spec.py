@@ -95,7 +95,9 @@ def _parse_body(spec: Spec) -> BaseModel:
     mimetype = request.mimetype
     if mimetype == JSON or mimetype.endswith("+json"):
         try:
-            return spec.body.model_validate_json(raw)
+            # JSON is typed: "4" is not the number the document promises (strict). Form
+            # fields below are text by nature, so there "4" is read as 4.
+            return spec.body.model_validate_json(raw, strict=True)
         except ValidationError as error:
             raise ApiError.bad_request(error_message(error)) from None
     if spec.form and mimetype in FORM_TYPES:

@@ -1,4 +1,8 @@
-"""Checks and conversions of values callers hand to the store: ids, scores, times, attributes."""
+"""Checks and conversions of values callers hand to the store: ids, scores, times, attributes.
+
+These are the store's limits, so every way in (HTTP, Python, the command line) obeys them;
+`serving.schemas` publishes the same numbers in the OpenAPI document.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,19 @@ from discerner.store.tables import EPOCH, now_micros, parse_iso_micros
 
 RESERVED = frozenset({"id", "created_at", "external_id"})
 MAX_EXTERNAL_ID = 256
+MAX_ATTRIBUTES = 64
+MAX_ATTRIBUTE_NAME = 64
+MAX_ATTRIBUTE_TEXT = 1024
+# Attribute numbers stay within 64-bit integers, which every Parquet and JSON reader holds.
+MIN_ATTRIBUTE_NUMBER, MAX_ATTRIBUTE_NUMBER = -(2**63), 2**63 - 1
+# Times from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z: the years a datetime (and so the
+# ISO text the API answers) can hold, in UTC once the offset is applied. Whole seconds at the
+# top, so that the ISO and the Unix-seconds forms share one range.
+FIRST_TIME = datetime(1, 1, 1, tzinfo=UTC)
+LAST_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+MIN_UNIX_SECONDS = (FIRST_TIME - EPOCH) // timedelta(seconds=1)  # -62135596800
+MAX_UNIX_SECONDS = (LAST_TIME - EPOCH) // timedelta(seconds=1)  # 253402300799
+TIME_RANGE = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
 
 
 def entity_id(value: object, name: str) -> int:
@@ -33,22 +50,39 @@ def score(value: object) -> float:
 def timestamp(value: object) -> int:
     """Microseconds since the epoch of a time: None (now), datetime, ISO string or Unix seconds.
 
-    Naive datetimes and strings without an offset are taken as UTC.
+    Naive datetimes and strings without an offset are taken as UTC. The time must lie from
+    0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z (Unix seconds -62135596800 to 253402300799).
+
+    Raises:
+        ValueError: The value is not a time, or lies outside that range.
     """
     if value is None:
         return now_micros()
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return int((moment - EPOCH) // timedelta(microseconds=1))
-    if isinstance(value, str):
+        micros = (moment - EPOCH) // timedelta(microseconds=1)
+    elif isinstance(value, str):
         try:
-            return parse_iso_micros(value)
+            micros = parse_iso_micros(value)
         except ValueError:
             raise ValueError(f"timestamp must be ISO 8601, got {value!r}") from None
-    number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
-    if number and math.isfinite(float(value)):
-        return round(float(value) * 1_000_000)
-    raise ValueError(f"timestamp must be a time, got {value!r}")
+    elif isinstance(value, int | float | np.number) and not isinstance(value, bool):
+        return _unix_micros(value)
+    else:
+        raise ValueError(f"timestamp must be a time, got {value!r}")
+    if not MIN_UNIX_SECONDS * 1_000_000 <= micros <= MAX_UNIX_SECONDS * 1_000_000:
+        raise ValueError(f"timestamp must be from {TIME_RANGE}, got {value!r}")
+    return micros
+
+
+def _unix_micros(seconds: int | float | np.number) -> int:
+    # Compared before any arithmetic: 10**400 seconds is too large even for a float.
+    exact = seconds if isinstance(seconds, int) else float(seconds)
+    if isinstance(exact, float) and not math.isfinite(exact):
+        raise ValueError(f"timestamp must be finite, got {seconds!r}")
+    if not MIN_UNIX_SECONDS <= exact <= MAX_UNIX_SECONDS:
+        raise ValueError(f"timestamp must be from {TIME_RANGE}, got {seconds!r} (Unix seconds)")
+    return round(exact * 1_000_000)
 
 
 def external_id(value: object) -> str | None:
@@ -61,22 +95,46 @@ def external_id(value: object) -> str | None:
 
 
 def attributes(values: dict | None) -> dict | None:
-    """A flat dict of str -> str|int|float|bool (None values dropped), or None when empty."""
+    """A flat dict of str -> str|int|float|bool (None values dropped), or None when empty.
+
+    At most 64 attributes; names of 1-64 characters other than id, created_at and external_id;
+    text of at most 1,024 characters; finite numbers from -2**63 to 2**63 - 1.
+
+    Raises:
+        ValueError: `values` breaks one of those rules (the message says which).
+    """
     if values is None:
         return None
     if not isinstance(values, dict):
         raise ValueError("attributes must be an object of name -> value")
     out = {}
     for key, value in values.items():
-        if not isinstance(key, str) or not key or key in RESERVED:
-            raise ValueError(f"invalid attribute name {key!r}")
-        if value is None:
-            continue
-        if isinstance(value, np.generic):
-            value = value.item()
-        if not isinstance(value, str | int | float | bool):
-            raise ValueError(f"attribute {key!r} must be text, a number or a boolean")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"attribute {key!r} must be finite")
-        out[key] = value
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_ATTRIBUTE_NAME or key in RESERVED:
+            raise ValueError(
+                f"invalid attribute name {key!r}: names are 1-{MAX_ATTRIBUTE_NAME} characters, "
+                f"other than {', '.join(sorted(RESERVED))}"
+            )
+        if value is not None:
+            out[key] = attribute(key, value)
+    if len(out) > MAX_ATTRIBUTES:
+        raise ValueError(f"at most {MAX_ATTRIBUTES} attributes, got {len(out)}")
     return out or None
+
+
+def attribute(name: str, value: object) -> str | int | float | bool:
+    """One attribute's value, checked: text, a number or a boolean, within the limits."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str):
+        if len(value) > MAX_ATTRIBUTE_TEXT:
+            raise ValueError(f"attribute {name!r} must be at most {MAX_ATTRIBUTE_TEXT} characters")
+        return value
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, int | float):
+        raise ValueError(f"attribute {name!r} must be text, a number or a boolean")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"attribute {name!r} must be finite")
+    if not MIN_ATTRIBUTE_NUMBER <= value <= MAX_ATTRIBUTE_NUMBER:
+        raise ValueError(f"attribute {name!r} must be between -2**63 and 2**63 - 1")
+    return value
