@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 DEFAULT_HOME = "discerner-data"
+# The names training, the registry and the server agree on (each overridable where it is used).
+MODEL_NAME = "discerner"  # the registered model
+CHAMPION_ALIAS = "champion"  # the alias of the version that serves
+EXPERIMENT = "discerner"  # the MLflow experiment of training runs
 
 
 def home(path: str | os.PathLike[str] | None = None) -> Path:
@@ -46,6 +50,15 @@ def store_dir(root: Path) -> Path:
 def tracking_uri(root: Path) -> str:
     """`$MLFLOW_TRACKING_URI`, else a SQLite database inside the data folder."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+
+
+def tracking_database_missing(uri: str) -> bool:
+    """Whether `uri` is a SQLite tracking database that does not exist yet.
+
+    Asking MLflow anything about such a URI would create the database (with the `Default`
+    experiment's artifacts in `./mlruns`), so readers check first.
+    """
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
 
 
 def artifact_root(root: Path) -> Path:

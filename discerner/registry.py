@@ -30,8 +30,8 @@ from discerner.tracking import local_path
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAME = "discerner"
-CHAMPION = "champion"
+MODEL_NAME = config.MODEL_NAME
+CHAMPION = config.CHAMPION_ALIAS
 
 
 @dataclass(frozen=True)
@@ -263,11 +263,20 @@ def load_champion(
             or not a model this version of Discerner can load.
     """
     uri = tracking_uri or config.tracking_uri(config.home())
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        # Opening a missing SQLite store would create one (with artifacts in ./mlruns).
+    if config.tracking_database_missing(uri):
         raise LookupError(f"no registered model {name!r}: there is no tracking database {uri}")
-    mlflow_client = client(uri)
-    version = champion(name, alias, mlflow_client=mlflow_client)
+    version = champion_at(uri, name, alias)
     if version is None:
         raise LookupError(f"no registered model {name!r} with alias {alias!r} in {uri}")
-    return load_version(version, mlflow_client=mlflow_client)
+    return load_version(version, mlflow_client=client(uri))
+
+
+def champion_at(uri: str, name: str = MODEL_NAME, alias: str = CHAMPION) -> ModelVersion | None:
+    """The version `name@alias` in the tracking store at `uri`, or None.
+
+    None when there is no tracking database (never creating one), model or alias: what the
+    server polls before it loads a new champion with `load_version`.
+    """
+    if config.tracking_database_missing(uri):
+        return None
+    return champion(name, alias, mlflow_client=client(uri))

@@ -21,7 +21,7 @@ from discerner import config
 
 logger = logging.getLogger(__name__)
 
-EXPERIMENT = "discerner"
+EXPERIMENT = config.EXPERIMENT
 
 
 def setup(home: str | os.PathLike[str] | None = None, tracking_uri: str | None = None) -> str:
@@ -49,7 +49,7 @@ def _create_database(uri: str, artifacts: Path) -> None:
     MLflow would otherwise create it on first use with the `Default` experiment's artifacts
     in `./mlruns` of whatever folder the first command ran in.
     """
-    if not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
+    if not config.tracking_database_missing(uri):
         return
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 

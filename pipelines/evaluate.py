@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import logging
 
-from discerner import assessment, training
+from discerner import assessment, config, training
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments and run `discerner.assessment.evaluate_versions`."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.evaluate", description=__doc__)
-    parser.add_argument("--name", default="discerner", help="Registered model name.")
-    parser.add_argument("--version", default="champion", help="A number, champion or all.")
+    parser.add_argument("--name", default=config.MODEL_NAME, help="Registered model name.")
+    parser.add_argument(
+        "--version", default=config.CHAMPION_ALIAS, help="A number, champion or all."
+    )
     parser.add_argument("--split", choices=("random", "temporal"), default="random")
     parser.add_argument("--seed", type=float, default=42, help="Seed of the split.")
     parser.add_argument("--test-fraction", type=float, default=0.2)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import logging
 
-from discerner import registry, tracking
+from discerner import config, registry, tracking
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments and run `discerner.registry.promote`."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.promote", description=__doc__)
     parser.add_argument("--version", required=True, help="The version to promote.")
-    parser.add_argument("--name", default="discerner", help="Registered model name.")
-    parser.add_argument("--alias", default="champion", help="The alias to move.")
+    parser.add_argument("--name", default=config.MODEL_NAME, help="Registered model name.")
+    parser.add_argument("--alias", default=config.CHAMPION_ALIAS, help="The alias to move.")
     parser.add_argument("--reason", default="promoted by hand", help="Recorded on the version.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)

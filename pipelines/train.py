@@ -13,14 +13,16 @@ from __future__ import annotations
 import argparse
 import logging
 
-from discerner import training
+from discerner import config, training
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments and run `discerner.training.train`."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__)
-    parser.add_argument("--name", default="discerner", help="Registered model name.")
-    parser.add_argument("--alias", default="champion", help="Alias of the serving version.")
+    parser.add_argument("--name", default=config.MODEL_NAME, help="Registered model name.")
+    parser.add_argument(
+        "--alias", default=config.CHAMPION_ALIAS, help="Alias of the serving version."
+    )
     parser.add_argument("--metric", default="ndcg_at_10", help="Selection metric.")
     parser.add_argument("--seed", type=float, default=42, help="Seed of the split.")
     parser.add_argument("--validation-fraction", type=float, default=0.2)

@@ -53,19 +53,18 @@ class ChampionSource:
         alias: The alias to follow.
     """
 
-    def __init__(self, home: Path, name: str = "discerner", alias: str = "champion"):
+    def __init__(
+        self, home: Path, name: str = config.MODEL_NAME, alias: str = config.CHAMPION_ALIAS
+    ):
         self.uri = config.tracking_uri(home)
         self.name = name
         self.alias = alias
 
     def version(self) -> Any | None:
         """The registered version the alias points at, or None (no registry, model or alias)."""
-        database = self.uri.removeprefix("sqlite:///")
-        if self.uri.startswith("sqlite:///") and not Path(database).exists():
-            return None  # nothing trained yet; do not create a database by asking
         from discerner import registry
 
-        return registry.champion(self.name, self.alias, mlflow_client=registry.client(self.uri))
+        return registry.champion_at(self.uri, self.name, self.alias)
 
     def load(self, version: Any) -> Served:
         """Load a version's library model (raises when its artifacts are missing or broken)."""

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import click
 
+from discerner import config
 from discerner.cli import main
 
 _NAME = click.option(
-    "--name", default="discerner", show_default=True, help="Registered model name."
+    "--name", default=config.MODEL_NAME, show_default=True, help="Registered model name."
 )
 _ALIAS = click.option(
-    "--alias", default="champion", show_default=True, help="Alias of the serving version."
+    "--alias",
+    default=config.CHAMPION_ALIAS,
+    show_default=True,
+    help="Alias of the serving version.",
+)
+_EXPERIMENT = click.option(
+    "--experiment", default=config.EXPERIMENT, show_default=True, help="MLflow experiment."
 )
 
 
@@ -39,7 +46,7 @@ _ALIAS = click.option(
     help="Search candidates on at most this many users (seeded sample; 0: all). "
     "The winner is refitted on all users.",
 )
-@click.option("--experiment", default="discerner", show_default=True, help="MLflow experiment.")
+@_EXPERIMENT
 def train(
     name: str,
     alias: str,
@@ -89,7 +96,7 @@ def _families(text: str | None) -> tuple[str, ...] | None:
 )
 @click.option("--seed", default=42, show_default=True, type=int, help="Seed of the split.")
 @click.option("--test-fraction", default=0.2, show_default=True, type=float, help="Held-out share.")
-@click.option("--experiment", default="discerner", show_default=True, help="MLflow experiment.")
+@_EXPERIMENT
 def evaluate(
     name: str,
     versions: tuple[str, ...],
