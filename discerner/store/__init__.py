@@ -21,19 +21,33 @@ Compaction
     tables, starts a new log file, writes a snapshot folder (`snapshots/<seq>/`, files fsynced,
     folder renamed into place), swaps `manifest.json` atomically (temp file, fsync, rename,
     fsync of the folder), and only then deletes the old log files and folded segments. When
-    1% of the activities are deleted (or appends filled many chunks) it then also rebuilds
-    the in-memory columns without the tombstones, so deleted data leaves memory too.
+    any activity was deleted (or appends filled many chunks) it then also rebuilds the
+    in-memory columns without the tombstones, so deleted data leaves memory too. A delete
+    also triggers a compaction once it is `DELETE_COMPACT_SECONDS` (60 s) old, so a deleted
+    user's external id, attributes and activities leave the disk within about 70 s (plus
+    the compaction's own time); a deleted entity's external id and attributes leave memory
+    at once.
 
 Recovery
-    Open loads the snapshot the manifest names and replays every log record with a higher
-    sequence number. A damaged record with nothing valid after it is a torn tail (a crash
-    mid-write; never acknowledged): it is dropped with a warning. A damaged record followed
-    by valid ones raises `StoreCorruptError` naming the file and byte offset. Read-only opens
-    take no lock, never write, and read again if a compaction moved files under them.
+    Open loads the snapshot the manifest names, checking each file against the size and
+    CRC-32 the manifest records (and Parquet page checksums), and replays every log record
+    with a higher sequence number, each checked for its meaning (fields, ids, live users and
+    products) and imports' segments against the CRC in their record. A damaged record with
+    nothing valid after it is a torn tail (a crash mid-write; never acknowledged): it is
+    dropped with a warning. A damaged or meaningless record followed by valid ones raises
+    `StoreCorruptError` naming the file and byte offset. A log file is named after its first
+    record, so a lost log (even an empty one) is noticed: open refuses, changing nothing, and
+    says what to restore; so does a snapshot newer than the manifest and log reach. The
+    writer then removes what it provably holds elsewhere (older or unpublished snapshots,
+    folded segments, half-written files) and moves anything else it does not use to
+    `orphans/<time>-*/` with a warning; nothing deletes that folder. Read-only opens take no
+    lock, never write, and read again when the manifest changed while they read, so they
+    see every write acknowledged before they started.
 
 On-disk layout (the Parquet files are plain tables: pandas, pyarrow, DuckDB and Spark read them)
     LOCK                         the writer's `flock`; holds its pid
-    manifest.json                {"seq", "snapshot": "snapshots/<seq>", "next_ids", "version"}
+    manifest.json                {"seq", "snapshot": "snapshots/<seq>", "next_ids", "version",
+                                  "files": {name: {"size", "crc32"}} of the snapshot's files}
     snapshots/<seq>/users.parquet       id int64, created_at timestamp[us, UTC],
                                         external_id string, attributes string (JSON object)
     snapshots/<seq>/products.parquet    the same plus category string
@@ -43,6 +57,7 @@ On-disk layout (the Parquet files are plain tables: pandas, pyarrow, DuckDB and 
                                         saves sorting 20M rows on open)
     segments/<seq>.parquet       imported activities not yet compacted (same columns)
     log/<first seq>.wal          writes since the snapshot
+    orphans/                     files the store did not write, moved aside at open
     accounts.parquet             username, password_hash, created_at, token_version, account_id
     accounts.lock                `flock` taken while accounts.parquet is rewritten
 

@@ -10,6 +10,8 @@ import os
 import shutil
 import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,11 +30,11 @@ from discerner.errors import (
     UnknownProductError,
     UnknownUserError,
 )
-from discerner.store import frames, values
+from discerner.store import frames, records, values
 from discerner.store import snapshot as snap
 from discerner.store.accounts import AccountBook
-from discerner.store.files import fsync_dir, replace_atomically
-from discerner.store.log import LogWriter, read_log
+from discerner.store.files import fsync_dir, move_aside, replace_atomically
+from discerner.store.log import LogWriter, first_seq, log_name, read_log
 from discerner.store.tables import (
     ActivityTable,
     EntityTable,
@@ -45,15 +47,14 @@ logger = logging.getLogger(__name__)
 
 COMPACT_INTERVAL = 10.0
 COMPACT_LOG_BYTES = 32 << 20
-# A compaction also rebuilds the in-memory activities (dropping tombstones, joining chunks)
-# when this share of rows is deleted or there are more chunks than this.
-RECLAIM_SHARE = 0.01
+# A delete is folded into a snapshot (its data leaves the disk) once it is this old: within
+# DELETE_COMPACT_SECONDS + COMPACT_INTERVAL of the delete, plus the compaction's own time.
+DELETE_COMPACT_SECONDS = 60.0
+# A compaction also rebuilds the in-memory activities (dropping every tombstone, joining
+# chunks) when any row is deleted or there are more chunks than this.
 MAX_CHUNKS = 256
+ORPHANS = "orphans"
 _OPEN_ATTEMPTS = 20
-
-
-class _Moved(Exception):
-    """A compaction replaced files while a read-only open was reading them; read again."""
 
 
 class Store:
@@ -63,12 +64,22 @@ class Store:
     made durable by the group-committing log outside it, so a write returns once it is on disk.
     """
 
-    def __init__(self, path: Path, readonly: bool, compact_interval: float, compact_bytes: int):
+    def __init__(
+        self,
+        path: Path,
+        readonly: bool,
+        compact_interval: float = 0,
+        compact_bytes: int = COMPACT_LOG_BYTES,
+        delete_compact_seconds: float = DELETE_COMPACT_SECONDS,
+    ):
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.RLock()
         self._compact_lock = threading.Lock()
         self._interval, self._compact_bytes = compact_interval, compact_bytes
+        self._delete_delay = delete_compact_seconds
+        # (seq, monotonic time) of each delete not yet folded into a snapshot, oldest first.
+        self._deletes: deque[tuple[int, float]] = deque()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
@@ -93,6 +104,7 @@ class Store:
         *,
         compact_interval: float = COMPACT_INTERVAL,
         compact_bytes: int = COMPACT_LOG_BYTES,
+        delete_compact_seconds: float = DELETE_COMPACT_SECONDS,
     ) -> Store:
         """Open a store folder.
 
@@ -102,15 +114,18 @@ class Store:
             compact_interval: Seconds between the writer's background compaction checks
                 (0 turns the background thread off).
             compact_bytes: Log size that triggers a background compaction.
+            delete_compact_seconds: Age of a delete that triggers a background compaction,
+                which removes the deleted data from disk and memory.
 
         Returns:
             The open store (also a context manager).
 
         Raises:
             StoreLockedError: Another process has the store open for writing.
-            StoreCorruptError: A file is damaged; the message names it and the byte offset.
+            StoreCorruptError: A file is damaged, or the manifest, snapshots and log disagree
+                (then nothing is changed); the message names the file and what to do.
         """
-        store = cls(Path(path), readonly, compact_interval, compact_bytes)
+        store = cls(Path(path), readonly, compact_interval, compact_bytes, delete_compact_seconds)
         if readonly:
             store._open_readonly()
         else:
@@ -125,6 +140,7 @@ class Store:
         self._seq = self._snapshot_seq = 0
         self._manifest: dict | None = None
         self._segments: list[Path] = []
+        self._deletes.clear()
 
     def _open_writer(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -134,8 +150,8 @@ class Store:
                 (self.path / name).mkdir(exist_ok=True)
             fsync_dir(self.path)
             logs = self._load(recover=True)
-            self._remove_orphans()
-            current = logs[-1] if logs else self.path / "log" / f"{self._seq + 1:020d}.wal"
+            self._tidy_leftovers()
+            current = logs[-1] if logs else self.path / "log" / log_name(self._seq + 1)
             self._old_logs = logs[:-1]
             self._log = LogWriter(current, self._seq)
             fsync_dir(current.parent)
@@ -148,18 +164,31 @@ class Store:
         logger.info("store %s open for writing at version %d", self.path, self._seq)
 
     def _open_readonly(self) -> None:
+        """Load the store; when that fails because a compaction replaced files, load again.
+
+        A writer removes a log, segment or snapshot only after publishing a manifest that no
+        longer needs it, so a failure while the manifest stayed the same is the store's own;
+        and a load that succeeded saw every write acknowledged before it started: the log
+        files' names prove that no records are missing between the snapshot and the end.
+        """
         for _ in range(_OPEN_ATTEMPTS):
             self._reset()
             try:
                 self._load(recover=False)
                 return
-            except (_Moved, FileNotFoundError):
+            except StoreCorruptError:
+                if not self._manifest_changed():
+                    raise
                 logger.debug("store %s changed while opening; reading it again", self.path)
                 time.sleep(0.05)
-        raise StoreError(
-            f"could not open the store {self.path}: it kept changing while being read, or a"
-            " file it needs is missing"
-        )
+        raise StoreError(f"could not open the store {self.path}: it kept changing while read")
+
+    def _manifest_changed(self) -> bool:
+        """Whether the manifest on disk differs from the one the last `_load` read."""
+        try:
+            return snap.read_manifest(self.path) != self._manifest
+        except (OSError, ValueError):  # unreadable now: the error to report is the first one
+            return False
 
     def _take_lock(self) -> None:
         fd = os.open(self.path / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
@@ -213,23 +242,54 @@ class Store:
         Args:
             recover: Truncate a torn tail (the writer after a crash) instead of skipping it.
             upto: Replay no record after this sequence number.
+
+        Raises:
+            StoreCorruptError: A file is damaged or missing, or records are missing between
+                the snapshot and the log or between log files.
         """
         with self._reading(self.path / snap.MANIFEST):
             self._manifest = snap.read_manifest(self.path)
         if self._manifest is not None:
-            with self._reading(self.path / self._manifest["snapshot"]):
-                self._load_snapshot(self._manifest)
+            self._load_snapshot(self._manifest)
         logs = sorted((self.path / "log").glob("*.wal"))
         for i, log in enumerate(logs):
-            payloads, end, torn = read_log(log, last=i == len(logs) - 1)
+            self._check_follows(log)
+            with self._reading(log):
+                found, end, torn = read_log(log, last=i == len(logs) - 1)
             if torn:
                 self._torn_tail(log, end, recover)
-            for payload in payloads:
-                self._replay(payload, log, upto)
+            for offset, payload in found:
+                self._replay(payload, log, offset, upto)
         return logs
 
     def _load_snapshot(self, manifest: dict) -> None:
+        """Load the snapshot's files, each checked against the manifest's checksum.
+
+        The checksums run in a thread beside the parsing (zlib releases the GIL), so they
+        add little to the time of an open. A failed check is reported before any parsing
+        error, as it names the damaged file for sure.
+        """
         folder = self.path / manifest["snapshot"]
+        sums = manifest.get("files", {})  # absent in manifests of older versions
+        with ThreadPoolExecutor(1, thread_name_prefix="verify") as pool:
+            checks = [
+                (folder / name, pool.submit(snap.verify, folder / name, sums[name]))
+                for name in snap.SNAPSHOT_FILES
+                if name in sums
+            ]
+            try:
+                self._load_snapshot_files(folder)
+            finally:
+                for path, check in checks:
+                    with self._reading(path):
+                        check.result()
+        next_ids = manifest["next_ids"]
+        self._users.next_id = max(self._users.next_id, next_ids["users"])
+        self._products.next_id = max(self._products.next_id, next_ids["products"])
+        self._acts.next_id = max(self._acts.next_id, next_ids["activities"])
+        self._seq = self._snapshot_seq = manifest["seq"]
+
+    def _load_snapshot_files(self, folder: Path) -> None:
         # One file per `_reading`, so that a damaged file is named in the error.
         with self._reading(folder / "users.parquet"):
             snap.load_entities(folder / "users.parquet", self._users)
@@ -237,22 +297,45 @@ class Store:
             snap.load_entities(folder / "products.parquet", self._products)
         with self._reading(folder / "activities.parquet"):
             activities = snap.read_activities(folder / "activities.parquet")
-        self._acts.add_sealed(activities, UserIndexPart.load(folder))
+        with self._reading(folder / UserIndexPart.FILES[-1]):
+            index = UserIndexPart.load(folder)
+        self._acts.add_sealed(activities, index)
         snap.release_memory()
-        next_ids = manifest["next_ids"]
-        self._users.next_id = max(self._users.next_id, next_ids["users"])
-        self._products.next_id = max(self._products.next_id, next_ids["products"])
-        self._acts.next_id = max(self._acts.next_id, next_ids["activities"])
-        self._seq = self._snapshot_seq = manifest["seq"]
+
+    def _check_follows(self, log: Path) -> None:
+        """Refuse a log file that starts after the record loaded last: records are missing.
+
+        A log file is named after its first record, so this also catches a lost log that
+        left an empty (or no) file behind, which replay alone cannot notice.
+        """
+        start = first_seq(log)
+        if start <= self._seq + 1:
+            return
+        missing = f"log records {self._seq + 1}..{start - 1} are missing"
+        folders = self.path / "snapshots"
+        names = sorted(p.name for p in folders.iterdir()) if folders.is_dir() else []
+        newer = [n for n in names if snap.SNAPSHOT_NAME.fullmatch(n) and int(n) > self._seq]
+        if newer and self._manifest is None:
+            message = (
+                f"{missing}, and manifest.json is missing although snapshots/{newer[-1]} holds"
+                " data: restore manifest.json from a backup; do not delete the snapshot folders"
+            )
+        elif newer:
+            message = (
+                f"{missing}: manifest.json (at record {self._seq}) is older than"
+                f" snapshots/{newer[-1]}, as if restored from an old backup; put back the"
+                " manifest.json written with that snapshot"
+            )
+        else:
+            message = f"{missing}: a log file was lost; restore it from a backup"
+        raise StoreCorruptError(message + " (nothing was moved or deleted)", path=str(log))
 
     @contextmanager
     def _reading(self, path: Path):
         """Turn a failure to read a store file into the store's errors."""
         try:
             yield
-        except FileNotFoundError:
-            if self.readonly:  # most likely a compaction removed it meanwhile: read again
-                raise _Moved() from None
+        except FileNotFoundError:  # a read-only open reads again if a compaction removed it
             raise StoreCorruptError("a file the store needs is missing", path=str(path)) from None
         except (pa.ArrowException, OSError, ValueError, KeyError) as exc:  # ArrowIOError is OSError
             raise StoreCorruptError(f"unreadable ({exc})", path=str(path)) from None
@@ -274,33 +357,62 @@ class Store:
         finally:
             os.close(fd)
 
-    def _replay(self, payload: bytes, log: Path, upto: int | None = None) -> None:
+    def _replay(self, payload: bytes, log: Path, offset: int, upto: int | None = None) -> None:
+        """Check and apply one log record; a record it cannot apply names file and offset."""
         try:
             op = json.loads(payload)
-            seq = op["s"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StoreCorruptError(f"unreadable log record ({exc})", path=str(log)) from None
+            seq = records.sequence(op)
+        except ValueError as exc:  # JSONDecodeError is a ValueError
+            raise StoreCorruptError(
+                f"bad log record ({exc})", path=str(log), offset=offset
+            ) from None
         if seq <= self._seq or (upto is not None and seq > upto):
             return
         if seq != self._seq + 1:
-            if self.readonly:
-                raise _Moved()
             raise StoreCorruptError(
-                f"log records {self._seq + 1}..{seq - 1} are missing", path=str(log)
+                f"log record {seq} follows record {self._seq}: records"
+                f" {self._seq + 1}..{seq - 1} are missing",
+                path=str(log),
+                offset=offset,
             )
+        try:
+            records.check(op, self._users, self._products, self._acts)
+        except ValueError as exc:
+            message = f"bad log record {seq} ({exc})"
+            raise StoreCorruptError(message, path=str(log), offset=offset) from None
         self._apply(op)
         self._seq = seq
 
-    def _remove_orphans(self) -> None:
-        """Delete files a crash left behind: unreferenced segments, old or partial snapshots."""
-        keep = {p.name for p in self._segments}
-        for path in (self.path / "segments").iterdir():
-            if path.name not in keep:
-                path.unlink()
-        current = self._manifest["snapshot"].split("/")[-1] if self._manifest else None
-        for path in (self.path / "snapshots").iterdir():
-            if path.name != current:
-                shutil.rmtree(path)
+    def _tidy_leftovers(self) -> None:
+        """Deal with what the manifest and the log do not use, once they are loaded.
+
+        Removed: what the store provably holds elsewhere (snapshots up to the last record,
+        segments folded into the snapshot, half-written files). Refused: a snapshot newer
+        than the last record (the store lacks its data). Moved to `orphans/`: the rest.
+        """
+        segments = {p.name for p in self._segments}
+        found = snap.leftovers(self.path, self._manifest, self._seq, segments)
+        if found["newer"]:
+            newest = found["newer"][-1]
+            raise StoreCorruptError(
+                f"this snapshot is newer than the last record the manifest and the log hold"
+                f" ({self._seq}): the log after it was lost, or manifest.json is an old copy;"
+                " restore both from a backup (nothing was moved or deleted)",
+                path=str(newest),
+            )
+        for path in found["redundant"]:
+            logger.info("removing %s: the store holds its data in its snapshot and log", path)
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if found["unknown"]:
+            moved = move_aside(found["unknown"], self.path, self.path / ORPHANS)
+            logger.warning(
+                "moved %s to %s: the store does not use them (nothing deletes that folder;"
+                " check it and delete it)",
+                ", ".join(str(p.relative_to(self.path)) for p in found["unknown"]),
+                moved,
+            )
+        for name in ("snapshots", "segments"):
+            fsync_dir(self.path / name)
 
     # ----------------------------------------------------------------- applying operations
 
@@ -315,11 +427,13 @@ class Store:
             self._history_ticks.update((record[1], tick) for record in op["r"])
             self._acts.append(op["r"])
         elif kind == "del_user":
+            self._deletes.append((op["s"], time.monotonic()))  # to purge from disk soon
             self._history_ticks[op["id"]] = next(self._ticks)
             self._users.delete(op["id"])
             self._acts.kill_rows(self._acts.user_rows(op["id"]))
             self._acts.recent.pop(op["id"], None)
         elif kind == "del_product":
+            self._deletes.append((op["s"], time.monotonic()))
             self._all_histories_tick = next(self._ticks)
             self._products.delete(op["id"])
             self._acts.kill_product(op["id"])
@@ -332,12 +446,26 @@ class Store:
     def _apply_import(self, op: dict, segment: dict | None) -> None:
         path = self.path / "segments" / op["segment"]
         if segment is None:
-            with self._reading(path):
-                segment = snap.read_activities(path)
+            segment = self._read_segment(path, op)
         self._users.add_many(np.asarray(op["users"], np.int64), op["t"])
         self._products.add_many(np.asarray(op["products"], np.int64), op["t"])
         self._acts.add_sealed(segment)
         self._segments.append(path)
+
+    def _read_segment(self, path: Path, op: dict) -> dict:
+        """Read an import's segment, checked against its log record."""
+        with self._reading(path):
+            if "sum" in op:  # absent in records of older versions
+                snap.verify(path, op["sum"])
+            segment = snap.read_activities(path)
+        ids = segment["id"]
+        if len(ids) != op["rows"] or (len(ids) and ids[0] < self._acts.next_id):
+            raise StoreCorruptError(
+                f"the segment holds {len(ids)} activities, its log record says {op['rows']}"
+                f" from id {self._acts.next_id}",
+                path=str(path),
+            )
+        return segment
 
     def _check_writable(self) -> None:
         if self._closed:
@@ -377,7 +505,7 @@ class Store:
             self._fell_back = True
             durable = log.durable_seq
             logger.error("the log failed: reloading the store up to version %d", durable)
-            fresh = Store(self.path, True, 0, 0)
+            fresh = Store(self.path, True)
             try:
                 fresh._load(recover=False, upto=durable)
             except Exception:
@@ -765,20 +893,15 @@ class Store:
                 self._check_writable()
                 if self._seq == self._snapshot_seq and self._manifest is not None:
                     return self._manifest["version"]
-                acts = self._acts
-                reclaim = acts.dead() > RECLAIM_SHARE * acts.total or len(acts.chunks) > MAX_CHUNKS
+                # Any tombstone is reclaimed: a deleted row must leave memory, not only disk.
+                reclaim = self._acts.dead() > 0 or len(self._acts.chunks) > MAX_CHUNKS
                 chunks = self._acts.seal() if reclaim else 0
                 state, retired = self._capture(), self._rotate_log()
                 folded, self._segments = self._segments, []
             try:
                 version, index = self._write_snapshot(state, retired, folded)
             except BaseException:
-                # Nothing is lost (the old manifest and logs still hold everything); remember
-                # the files so that the next successful compaction removes them.
-                with self._lock:
-                    self._old_logs = [*retired, *self._old_logs]
-                    self._segments = [*folded, *self._segments]
-                shutil.rmtree(self.path / "snapshots" / f".{state['seq']:020d}.tmp", True)
+                self._compaction_failed(state["seq"], retired, folded)
                 raise
             if reclaim:  # drop the tombstones from memory too
                 kept = [alive for _, alive in state["views"]]
@@ -787,13 +910,39 @@ class Store:
                     self._acts.reclaim(chunks, kept, index)
             return version
 
+    def _compaction_failed(self, seq: int, retired: list[Path], folded: list[Path]) -> None:
+        """Leave things so that the next compaction succeeds without waiting for a write.
+
+        Nothing is lost (the old manifest and logs still hold everything): the files are
+        remembered so that the next successful compaction removes them, and the snapshot
+        folder this one wrote is removed, unless the manifest on disk names it (the swap
+        happened and a later step failed: then it is the published snapshot).
+        """
+        name = f"{seq:020d}"
+        with self._lock:
+            self._old_logs = [*retired, *self._old_logs]
+            self._segments = [*folded, *self._segments]
+        folder = self.path / "snapshots"
+        shutil.rmtree(folder / f".{name}.tmp", ignore_errors=True)
+        try:
+            on_disk = snap.read_manifest(self.path)
+        except (OSError, ValueError):
+            logger.exception("cannot read %s after a failed compaction", snap.MANIFEST)
+            return  # unknown: keep the folder; a later compaction or open sorts it out
+        if on_disk is not None and on_disk["snapshot"] == f"snapshots/{name}":
+            with self._lock:
+                self._manifest, self._snapshot_seq = on_disk, seq
+        else:
+            shutil.rmtree(folder / name, ignore_errors=True)
+
     def _rotate_log(self) -> list[Path]:
         """Start a new log file; returns the retired ones. Call holding the lock."""
         self._log.flush()
         retired = [*self._old_logs, self._log.path]
-        fresh = self.path / "log" / f"{self._seq + 1:020d}.wal"
+        fresh = self.path / "log" / log_name(self._seq + 1)
         if fresh == self._log.path:  # nothing was written since this log began
-            return self._old_logs
+            retired, self._old_logs = self._old_logs, []
+            return retired
         new_log = LogWriter(fresh, self._seq)
         fsync_dir(fresh.parent)
         self._log.close()
@@ -811,7 +960,7 @@ class Store:
         name = f"{state['seq']:020d}"
         index = snap.snapshot_index(state["views"])
         tables = frames.entity_tables(state)
-        snap.write_snapshot(self.path / "snapshots", name, tables, state["views"], index)
+        _, sums = snap.write_snapshot(self.path / "snapshots", name, tables, state["views"], index)
         manifest = {
             "format": snap.FORMAT,
             "seq": state["seq"],
@@ -819,6 +968,7 @@ class Store:
             "next_ids": state["next_ids"],
             "version": version,
             "created_at": iso_utc(now_micros()),
+            "files": sums,
         }
         previous = self._manifest
         snap.write_manifest(self.path, manifest)
@@ -830,6 +980,9 @@ class Store:
             shutil.rmtree(self.path / previous["snapshot"], ignore_errors=True)
         for folder in ("log", "segments", "snapshots"):
             fsync_dir(self.path / folder)
+        with self._lock:
+            while self._deletes and self._deletes[0][0] <= state["seq"]:
+                self._deletes.popleft()  # its data has left the disk
         snap.release_memory()
         logger.info(
             "compacted %s at version %d (%d activities) in %.1f s",
@@ -854,7 +1007,11 @@ class Store:
     def _needs_compaction(self) -> bool:
         with self._lock:
             old = sum(p.stat().st_size for p in self._old_logs if p.exists())
-            return bool(self._segments) or old + self._log.size >= self._compact_bytes
+            # A delete's data stays in the log and the old snapshot until a compaction.
+            purge = bool(self._deletes) and (
+                time.monotonic() - self._deletes[0][1] >= self._delete_delay
+            )
+            return bool(self._segments) or purge or old + self._log.size >= self._compact_bytes
 
     # ----------------------------------------------------------------- bulk import
 
@@ -888,7 +1045,7 @@ class Store:
             with self._lock:
                 self._check_writable()
                 op, cols = self._import_plan(frame)
-                self._write_segment(op["segment"], cols, bar)
+                op["sum"] = self._write_segment(op["segment"], cols, bar)
                 log, seq = self._commit(op, segment=cols)
             self._wait(log, seq)
         return {
@@ -922,7 +1079,9 @@ class Store:
         }
         return op, cols
 
-    def _write_segment(self, name: str, cols: dict, bar) -> None:
+    def _write_segment(self, name: str, cols: dict, bar) -> dict:
+        """Write an import's rows to a segment file; returns its checksum for the log record."""
+
         def batches():
             n = len(cols["id"])
             for batch in snap.activity_batches([(cols, np.ones(n, bool))], 1 << 18):
@@ -931,6 +1090,7 @@ class Store:
 
         path = self.path / "segments" / name
         replace_atomically(path, lambda temp: snap.write_activities(temp, batches()))
+        return snap.checksum(path)
 
 
 def _limit(limit: int) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,3 +47,24 @@ def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
 def write_bytes_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data` atomically and durably."""
     replace_atomically(path, lambda temp: temp.write_bytes(data))
+
+
+def move_aside(paths: list[Path], root: Path, into: Path) -> Path:
+    """Move `paths` (inside `root`) to a new folder in `into`, keeping their relative paths.
+
+    A rename, so nothing is copied or deleted; the moves are durable on return.
+
+    Returns:
+        The new folder (named after the current UTC time).
+    """
+    into.mkdir(mode=0o700, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=into))
+    for path in paths:
+        target = folder / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        created = [target.parent, *target.parent.parents]
+        for changed in {path.parent, into.parent, *created[: created.index(into) + 1]}:
+            fsync_dir(changed)
+    return folder

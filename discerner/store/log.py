@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import struct
 import threading
 import time
@@ -25,6 +26,7 @@ LENGTH = struct.Struct("<I")
 MAX_PAYLOAD = 1 << 30
 GATHER_SHARE = 0.5
 MAX_GATHER_S = 0.002
+LOG_NAME = re.compile(r"\d{20}\.wal")
 
 
 def frame(payload: bytes) -> bytes:
@@ -55,7 +57,7 @@ def _valid_record_after(data: memoryview, offset: int) -> int | None:
     return None
 
 
-def read_log(path: Path, *, last: bool) -> tuple[list[bytes], int, bool]:
+def read_log(path: Path, *, last: bool) -> tuple[list[tuple[int, bytes]], int, bool]:
     """Read every record of one log file.
 
     A damaged record followed by nothing valid is a torn tail (a crash or a write in
@@ -66,23 +68,40 @@ def read_log(path: Path, *, last: bool) -> tuple[list[bytes], int, bool]:
         last: Whether this is the newest log file, the only one allowed a torn tail.
 
     Returns:
-        (payloads in order, byte offset where the valid prefix ends, whether a tail was torn).
+        ((byte offset, payload) of each record in order, byte offset where the valid prefix
+        ends, whether a tail was torn).
 
     Raises:
         StoreCorruptError: A damaged record before the tail; names the file and offset.
     """
     data = memoryview(path.read_bytes())
-    payloads: list[bytes] = []
+    records: list[tuple[int, bytes]] = []
     offset = 0
     while offset < len(data):
         payload = _record_at(data, offset)
         if payload is None:
             if not last or _valid_record_after(data, offset) is not None:
                 raise StoreCorruptError("damaged log record", path=str(path), offset=offset)
-            return payloads, offset, True
-        payloads.append(payload)
+            return records, offset, True
+        records.append((offset, payload))
         offset += HEADER.size + len(payload)
-    return payloads, offset, False
+    return records, offset, False
+
+
+def log_name(first_seq: int) -> str:
+    """The file name of a log whose first record is `first_seq`."""
+    return f"{first_seq:020d}.wal"
+
+
+def first_seq(path: Path) -> int:
+    """The sequence number a log file starts at, read from its name.
+
+    Raises:
+        StoreCorruptError: The name is not one the store gives its logs.
+    """
+    if not LOG_NAME.fullmatch(path.name):
+        raise StoreCorruptError("not a log file name (<20 digits>.wal)", path=str(path))
+    return int(path.name[:20])
 
 
 class LogWriter:

@@ -1,16 +1,19 @@
-"""Parquet snapshot and import-segment files, the manifest, and the content hash."""
+"""Parquet snapshot and import-segment files, their checksums, the manifest, the content hash."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from discerner.errors import StoreCorruptError
 from discerner.store.files import fsync_dir, fsync_file, write_bytes_atomically
 from discerner.store.tables import ACTIVITY_DTYPES, ACTIVITY_FIELDS, EntityTable, UserIndexPart
 
@@ -28,19 +31,81 @@ ACTIVITY_SCHEMA = pa.schema(
 )
 _COLUMN_OF = dict(zip(ACTIVITY_FIELDS, ACTIVITY_SCHEMA.names, strict=True))
 ROW_GROUP = 1 << 20
+SNAPSHOT_FILES = ("users.parquet", "products.parquet", "activities.parquet", *UserIndexPart.FILES)
+SNAPSHOT_NAME = re.compile(r"\d{20}")
+SEGMENT_NAME = re.compile(r"\d{20}\.parquet")
+# Folders and files a crash left half-written: a compaction's `.<seq>.tmp` snapshot folder, and
+# `replace_atomically`'s `.<name>.<pid>.tmp` segment. Never renamed into place, never needed.
+PARTIAL_NAME = re.compile(r"\..+\.tmp")
+_READ_BLOCK = 1 << 22
 
 
 def read_manifest(folder: Path) -> dict | None:
-    """The manifest of a store folder, or None when it has never been compacted."""
+    """The manifest of a store folder, or None when it has never been compacted.
+
+    Raises:
+        ValueError: The manifest is not JSON, or lacks what opening the store needs.
+    """
     try:
-        return json.loads((folder / MANIFEST).read_text())
+        manifest = json.loads((folder / MANIFEST).read_text())
     except FileNotFoundError:
         return None
+    _check_manifest(manifest)
+    return manifest
+
+
+def _check_manifest(manifest: object) -> None:
+    seq = manifest.get("seq") if isinstance(manifest, dict) else None
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ValueError("the manifest has no sequence number 'seq'")
+    if manifest.get("snapshot") != f"snapshots/{seq:020d}":  # never a path out of the store
+        raise ValueError(f"the manifest names snapshot {manifest.get('snapshot')!r}")
+    next_ids = manifest.get("next_ids")
+    if not isinstance(next_ids, dict) or not all(
+        isinstance(next_ids.get(k), int) for k in ("users", "products", "activities")
+    ):
+        raise ValueError("the manifest has no next ids of users, products and activities")
+    files = manifest.get("files", {})
+    if not isinstance(files, dict) or not all(
+        isinstance(f, dict) and isinstance(f.get("size"), int) and isinstance(f.get("crc32"), str)
+        for f in files.values()
+    ):
+        raise ValueError("the manifest's file checksums are malformed")
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
     """Swap in a new manifest atomically and durably."""
     write_bytes_atomically(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
+
+
+def checksum(path: Path) -> dict:
+    """{"size", "crc32"} of a file: CRC-32 detects every burst of up to 32 flipped bits.
+
+    CRC-32 rather than a cryptographic hash: it guards against damage, not tampering, and runs
+    at about 1.7 GB/s here, a small share of the time to parse the same bytes.
+    """
+    crc, size = 0, 0
+    with open(path, "rb") as handle:
+        while block := handle.read(_READ_BLOCK):
+            crc = zlib.crc32(block, crc)
+            size += len(block)
+    return {"size": size, "crc32": f"{crc:08x}"}
+
+
+def verify(path: Path, expected: dict) -> None:
+    """Check a file against the checksum recorded when it was written.
+
+    Raises:
+        StoreCorruptError: The file's size or CRC differs; names the file.
+    """
+    found = checksum(path)
+    if found != {"size": expected["size"], "crc32": expected["crc32"]}:
+        raise StoreCorruptError(
+            f"the file is damaged: it has {found['size']} bytes of CRC-32 {found['crc32']},"
+            f" it was written as {expected['size']} bytes of CRC-32 {expected['crc32']};"
+            " restore it from a backup",
+            path=str(path),
+        )
 
 
 def activity_batches(views, rows_per_batch: int = ROW_GROUP):
@@ -62,7 +127,9 @@ def write_activities(path: Path, batches) -> int:
     # Dictionary-encode only the columns that repeat: ids and times never do, and trying
     # costs half the writing time.
     dictionary = ["user_id", "product_id", "score"]
-    with pq.ParquetWriter(path, ACTIVITY_SCHEMA, use_dictionary=dictionary) as writer:
+    with pq.ParquetWriter(
+        path, ACTIVITY_SCHEMA, use_dictionary=dictionary, write_page_checksum=True
+    ) as writer:
         for batch in batches:
             writer.write_batch(batch, row_group_size=ROW_GROUP)
             rows += batch.num_rows
@@ -76,7 +143,7 @@ def read_activities(path: Path) -> dict[str, np.ndarray]:
     Row group by row group into preallocated arrays, so the peak memory is the arrays plus one
     row group, whatever the file's size.
     """
-    source = pq.ParquetFile(path)
+    source = pq.ParquetFile(path, page_checksum_verification=True)
     n = source.metadata.num_rows
     out = {f: np.empty(n, ACTIVITY_DTYPES[f]) for f in ACTIVITY_FIELDS}
     position = 0
@@ -113,7 +180,7 @@ def _category(attrs: dict | None) -> str | None:
 
 def load_entities(path: Path, table: EntityTable) -> None:
     """Fill an entity table from its snapshot file."""
-    data = pq.read_table(path)
+    data = pq.read_table(path, page_checksum_verification=True)
     attrs = [json.loads(a) if a else None for a in data.column("attributes").to_pylist()]
     table.load(
         data.column("id").to_numpy(),
@@ -123,7 +190,9 @@ def load_entities(path: Path, table: EntityTable) -> None:
     )
 
 
-def write_snapshot(folder: Path, name: str, tables: dict, views, index: UserIndexPart) -> Path:
+def write_snapshot(
+    folder: Path, name: str, tables: dict, views, index: UserIndexPart
+) -> tuple[Path, dict]:
     """Write users, products and activities Parquet files into a new snapshot folder.
 
     The files go to a temporary folder that is renamed into place once every file is durable.
@@ -136,20 +205,57 @@ def write_snapshot(folder: Path, name: str, tables: dict, views, index: UserInde
         index: The per-user index of the snapshot's activities (rows numbered from 0).
 
     Returns:
-        The snapshot folder.
+        (the snapshot folder, {file name: its `checksum`} for the manifest).
     """
     temp = folder / f".{name}.tmp"
     temp.mkdir(parents=True, exist_ok=True)
     for table_name, table in tables.items():
-        pq.write_table(table, temp / f"{table_name}.parquet")
+        pq.write_table(table, temp / f"{table_name}.parquet", write_page_checksum=True)
         fsync_file(temp / f"{table_name}.parquet")
     write_activities(temp / "activities.parquet", activity_batches(views))
     index.save(temp)
+    # Read back from the page cache just written: about 1/4 s for 20M activities.
+    sums = {file: checksum(temp / file) for file in SNAPSHOT_FILES}
     fsync_dir(temp)
     final = folder / name
     os.replace(temp, final)
     fsync_dir(folder)
-    return final
+    return final, sums
+
+
+def leftovers(store: Path, manifest: dict | None, seq: int, segments: set[str]) -> dict:
+    """Sort what the manifest and the log do not use in `snapshots/` and `segments/`.
+
+    Args:
+        store: The store folder.
+        manifest: The manifest the store was opened with.
+        seq: The last record the manifest's snapshot and the log hold.
+        segments: Names of the segments the log's imports use.
+
+    Returns:
+        {"redundant": paths whose data the store provably holds (older or unpublished
+        snapshots up to `seq`, segments folded into the manifest's snapshot, half-written
+        files), "newer": snapshot folders past `seq` (the store lacks their data),
+        "unknown": anything else (not the store's, or an import the log does not name)}.
+    """
+    current = manifest["snapshot"].split("/")[-1] if manifest else None
+    folded = manifest["seq"] if manifest else 0
+    found: dict[str, list[Path]] = {"redundant": [], "newer": [], "unknown": []}
+    for path in sorted((store / "snapshots").iterdir()):
+        if path.name == current:
+            continue
+        if SNAPSHOT_NAME.fullmatch(path.name):
+            found["redundant" if int(path.name) <= seq else "newer"].append(path)
+        else:
+            found["redundant" if PARTIAL_NAME.fullmatch(path.name) else "unknown"].append(path)
+    for path in sorted((store / "segments").iterdir()):
+        if path.name in segments:
+            continue
+        named = SEGMENT_NAME.fullmatch(path.name)
+        folded_in = named and int(path.name[:20]) <= folded
+        partial = PARTIAL_NAME.fullmatch(path.name)
+        found["redundant" if folded_in or partial else "unknown"].append(path)
+    return found
 
 
 def snapshot_index(views) -> UserIndexPart:

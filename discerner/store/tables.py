@@ -131,6 +131,8 @@ class EntityTable:
             return False
         self.alive[row] = False
         self.by_external.pop(self.external[row] or "", None)
+        # The personal data goes now; the id and creation time stay (ids are never reused).
+        self.external[row] = self.attrs[row] = None
         self.live -= 1
         self.changes += 1
         return True

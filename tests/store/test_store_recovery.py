@@ -27,7 +27,8 @@ def test_a_record_is_length_crc_and_payload(tmp_path):
     assert len(record) == HEADER.size + 7
     log = tmp_path / "x.wal"
     log.write_bytes(record + frame(b'{"s":2}'))
-    assert read_log(log, last=True) == ([b'{"s":1}', b'{"s":2}'], 2 * len(record), False)
+    records = [(0, b'{"s":1}'), (len(record), b'{"s":2}')]
+    assert read_log(log, last=True) == (records, 2 * len(record), False)
 
 
 def test_torn_tail_is_dropped_with_a_warning_and_writing_goes_on(path, shop, caplog):
@@ -67,8 +68,8 @@ def test_a_corrupted_record_before_the_tail_names_file_and_offset(path, shop):
     shop._closed = True
     log = _only_log(path)
     data = bytearray(log.read_bytes())
-    payloads, _, _ = read_log(log, last=True)
-    second = sum(HEADER.size + len(p) for p in payloads[:-2])  # the last record but one
+    records, _, _ = read_log(log, last=True)
+    second = records[-2][0]  # the last record but one
     data[second + HEADER.size + 3] ^= 0xFF
     log.write_bytes(bytes(data))
     with pytest.raises(StoreCorruptError) as caught:
@@ -239,8 +240,9 @@ def test_a_damaged_snapshot_or_missing_segment_is_a_clear_error(path, store):
     manifest = json.loads((path / "manifest.json").read_text())
     activities = path / manifest["snapshot"] / "activities.parquet"
     activities.write_bytes(b"not parquet at all")
-    with pytest.raises(StoreCorruptError, match="unreadable"):
+    with pytest.raises(StoreCorruptError, match="damaged") as caught:
         Store.open(path, compact_interval=0)
+    assert caught.value.path == str(activities)
 
 
 def test_a_failed_compaction_loses_nothing_and_the_next_one_cleans_up(path, shop, monkeypatch):
