@@ -14,8 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from discerner import config
+from discerner import config, training
+from discerner.datasets import read_interactions
 from discerner.schema import PRODUCT_ID, RANK, SCORE, TIMESTAMP, USER_ID
+from discerner.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +37,8 @@ def load_interactions(
     Returns:
         The validated frame and its version (the store's, or a hash of the file's rows).
     """
-    from discerner import training
-
     if path is None:
         return training.load_store(home)
-    from discerner.datasets import read_interactions
-
     frame = read_interactions(path, format=format)
     return frame, {**training.frame_version(frame), "source": str(path)}
 
@@ -59,8 +57,6 @@ def load_products(
         The products; an empty frame with an `id` column when there is no store.
     """
     if path is None:
-        from discerner.store import Store
-
         folder = config.store_dir(config.home(home))
         if not folder.exists():
             return pd.DataFrame({"id": pd.Series([], dtype="int64")})

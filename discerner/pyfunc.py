@@ -23,6 +23,7 @@ with warnings.catch_warnings():
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from discerner.models import load
 from discerner.schema import PRODUCT_ID, RANK, SCORE, USER_ID
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Load the library model from the `recommender` artifact."""
-        from discerner.models import load
-
         self.model = load(context.artifacts[ARTIFACT_KEY])
 
     def predict(

@@ -210,7 +210,7 @@ def model_folder(version: ModelVersion, *, mlflow_client=None) -> Path:
     uri = mlflow_client.get_model_version_download_uri(version.name, version.version)
     folder = local_path(uri)
     if folder is None:
-        from mlflow.artifacts import download_artifacts
+        from mlflow.artifacts import download_artifacts  # only for remote artifact stores
 
         # A remote artifact store: fetch a local copy once per load.
         tracking_uri = mlflow_client.tracking_uri

@@ -51,6 +51,7 @@ def _create_database(uri: str, artifacts: Path) -> None:
     """
     if not config.tracking_database_missing(uri):
         return
+    # Only the first command in a new data folder needs MLflow's store module.
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     logger.info("Creating the MLflow tracking database %s", uri)

@@ -128,6 +128,7 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Open the store and build the shared objects in `app.extensions["discerner"]`."""
+    # Imported on use: the gunicorn master imports this module but never opens a store.
     from discerner.store import Store
 
     home = config.ensure_home(app.config["DISCERNER_HOME"])

@@ -62,6 +62,8 @@ class ChampionSource:
 
     def version(self) -> Any | None:
         """The registered version the alias points at, or None (no registry, model or alias)."""
+        # Imported on first use: MLflow takes about a second to import, and the server answers
+        # /health before the champion is looked up.
         from discerner import registry
 
         return registry.champion_at(self.uri, self.name, self.alias)
