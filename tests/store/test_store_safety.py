@@ -408,14 +408,14 @@ def test_a_deleted_user_leaves_disk_and_memory_within_the_purge_delay(path):
 
 
 def test_a_compaction_after_any_delete_drops_the_rows_from_memory(shop):
-    for user in (1, 2, 1):
-        shop.add_activity(user, 1)
-    shop.delete_user(2)  # one row of three: far below the share that reclaims for space
+    shop.add_activity(2, 3)
+    shop.add_activities([{"user_id": 1, "product_id": 1 + i % 2} for i in range(200)])
+    shop.delete_user(2)  # one row of 201: below the 1% share that once triggered a reclaim
     assert _memory_holds_user(shop, 2)
     shop.compact()
     assert not _memory_holds_user(shop, 2)
-    assert [a["user_id"] for a in shop.list_activities()] == [1, 1]
-    assert shop.user_history(1)[0].tolist() == [1, 1]
+    assert shop.count_activities() == 200 and shop._acts.total == 200
+    assert shop.user_history(1)[0].tolist() == [1, 2] * 100
 
 
 def test_a_manifest_naming_a_folder_outside_the_store_is_refused(compacted):
