@@ -29,7 +29,9 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.server import Server
+from serving.launch import ServerProcess
+
+BENCH_PASSWORD = "benchmark password"
 
 CONNECTIONS = 16
 USERS = PRODUCTS = 200
@@ -49,10 +51,10 @@ end
 """
 
 
-def _setup(server: Server) -> str:
+def _setup(server: ServerProcess) -> str:
     """An account, users and products; returns a token."""
-    server.account("bench")
-    session = server.login("bench")
+    server.account("bench", BENCH_PASSWORD)
+    session = server.login("bench", BENCH_PASSWORD)
     token = session.headers["Authorization"].removeprefix("Token ")
     for path, count in (("/users", USERS), ("/products", PRODUCTS)):
         for _ in range(count):
@@ -127,7 +129,7 @@ def _python_load(url: str, duration: float, token: str | None) -> dict:
     }
 
 
-def _load_round(server: Server, token: str, duration: float, script: Path | None) -> tuple:
+def _load_round(server: ServerProcess, token: str, duration: float, script: Path | None) -> tuple:
     if script is not None:
         health = _wrk(server.url + "/health", duration, None)
         posts = _wrk(server.url, duration, script)
@@ -137,7 +139,7 @@ def _load_round(server: Server, token: str, duration: float, script: Path | None
     return health, posts
 
 
-def _bulk_seconds(server: Server, token: str, repeats: int) -> list[float]:
+def _bulk_seconds(server: ServerProcess, token: str, repeats: int) -> list[float]:
     import random
 
     session = requests.Session()
@@ -156,7 +158,7 @@ def _bulk_seconds(server: Server, token: str, repeats: int) -> list[float]:
     return times
 
 
-def _stored_activities(server: Server, token: str) -> int:
+def _stored_activities(server: ServerProcess, token: str) -> int:
     response = requests.get(
         server.url + "/activities?limit=1", headers={"Authorization": "Token " + token}
     )
@@ -178,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is missing (apt-get update && apt-get install -y wrk): using Python threads,")
         print("which may be the bottleneck; the ratio is still measured side by side.\n")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as folder:
-        server = Server(Path(folder) / "home", args.threads)
+        server = ServerProcess(Path(folder) / "home", args.threads)
         try:
-            server.wait()
+            server.start()
             token = _setup(server)
             script = None
             if has_wrk:

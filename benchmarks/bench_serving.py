@@ -38,7 +38,9 @@ from pathlib import Path
 import requests
 
 from benchmarks.bench_api import _wrk
-from benchmarks.server import Server
+from serving.launch import ServerProcess
+
+BENCH_PASSWORD = "benchmark password"
 
 TARGETS = {"p50_ms": 3.0, "p99_ms": 15.0, "ratio": 0.6, "load_s": 3.0}
 FULL = {"n_users": 50_000, "n_products": 20_000, "n_activities": 2_000_000}
@@ -88,9 +90,9 @@ def prepare(home: Path, sizes: dict) -> None:
     (home / "prepared").write_text(repr(sizes))
 
 
-def _session(server: Server) -> requests.Session:
-    server.account("bench")
-    return server.login("bench")
+def _session(server: ServerProcess) -> requests.Session:
+    server.account("bench", BENCH_PASSWORD)
+    return server.login("bench", BENCH_PASSWORD)
 
 
 def _wait_ready(session: requests.Session, url: str, timeout: float = 120) -> dict:
@@ -114,7 +116,7 @@ def _wait_precomputed(session: requests.Session, url: str, timeout: float = 300)
     raise RuntimeError("the top lists were never precomputed")
 
 
-def _swap_during_load(server: Server, session, script: Path, duration: float) -> dict:
+def _swap_during_load(server: ServerProcess, session, script: Path, duration: float) -> dict:
     """Promote version 2 and SIGHUP the server while wrk asks for recommendations."""
     from discerner import config, registry
 
@@ -137,7 +139,7 @@ def _swap_during_load(server: Server, session, script: Path, duration: float) ->
     return result
 
 
-def _version(session: requests.Session, server: Server) -> str:
+def _version(session: requests.Session, server: ServerProcess) -> str:
     return session.get(server.url + "/users/1/recs").headers["X-Model-Version"]
 
 
@@ -171,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(home: Path, sizes: dict, duration: float, rounds: int) -> int:
     live_pairs = _live_scoring(home, sizes, duration, rounds)
     started = time.monotonic()
-    server = Server(home, threads=8)
+    server = ServerProcess(home, threads=8)
     try:
-        health_s = server.wait()
+        health_s = server.start().health_seconds
         session = _session(server)
         ready = _wait_ready(session, server.url)
         ready["start_to_ready_s"] = time.monotonic() - started
@@ -200,7 +202,7 @@ def _recs_script(home: Path, session: requests.Session, sizes: dict) -> Path:
     return script
 
 
-def _pairs(server: Server, script: Path, duration: float, rounds: int) -> list[tuple]:
+def _pairs(server: ServerProcess, script: Path, duration: float, rounds: int) -> list[tuple]:
     """Alternating 8-client runs of `/health` and recommendations, one pair per round."""
     pairs = []
     for _ in range(rounds):
@@ -213,9 +215,9 @@ def _pairs(server: Server, script: Path, duration: float, rounds: int) -> list[t
 def _live_scoring(home: Path, sizes: dict, duration: float, rounds: int) -> list[tuple]:
     """The same pairs with precomputing off: every request scores its user live (the cost
     of the first request after a user's history changed)."""
-    server = Server(home, threads=8, DISCERNER_PRECOMPUTE_DEPTH="0")
+    server = ServerProcess(home, threads=8, DISCERNER_PRECOMPUTE_DEPTH="0")
     try:
-        server.wait()
+        server.start()
         session = _session(server)
         _wait_ready(session, server.url)
         script = _recs_script(home, session, sizes)

@@ -28,7 +28,7 @@ from pathlib import Path
 import requests
 from tqdm.auto import tqdm
 
-from benchmarks.server import Server
+from serving.launch import ServerProcess
 
 USERNAME, PASSWORD = "soak", "soak benchmark password"
 USERS, PRODUCTS, ACTIVITIES = 500, 200, 5_000
@@ -106,7 +106,9 @@ def client(url: str, token: str, seed: int, deadline: float, tally: Tally) -> No
                 tally.acknowledged_activities += 1
 
 
-def run_load(server: Server, clients: int, duration: float) -> tuple[list[Tally], list[int], float]:
+def run_load(
+    server: ServerProcess, clients: int, duration: float
+) -> tuple[list[Tally], list[int], float]:
     """Drive the server; returns the tallies, RSS samples (one a second) and the elapsed time."""
     with requests.Session() as session:  # one token for all: logins are part of the mix
         token = _login(session, server.url).json()["token"]
@@ -199,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="discerner-soak-") as folder:
         home = Path(folder) / "home"
         prepare(home)
-        server = Server(home, args.threads)
+        server = ServerProcess(home, args.threads)
         try:
-            server.wait()
+            server.start()
             tallies, samples, elapsed = run_load(server, args.clients, duration)
             missing = ACTIVITIES + sum(t.acknowledged_activities for t in tallies)
             missing -= stored_activities(server.url)

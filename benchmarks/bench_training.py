@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.server import Server
+from serving.launch import ServerProcess
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
 TARGET_NDCG = 0.43
@@ -71,10 +71,10 @@ def _served_recommendations(home: Path, users) -> pd.DataFrame:
     """Start `discerner serve` on `home`, ask it for every user's top 10, stop it."""
     from discerner.client import Client
 
-    server = Server(home)
+    server = ServerProcess(home)
     server.account("bench", "bench-password")
     try:
-        server.wait()
+        server.start()
         with Client(server.url, "bench", "bench-password") as api:
             _wait_for_champion(api)
             rows = [
