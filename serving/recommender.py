@@ -31,6 +31,8 @@ from serving.candidates import Candidates
 logger = logging.getLogger(__name__)
 
 POPULARITY = "popularity"
+# /ready is public: its reasons are short, and an exception's text (SQL, paths) is logged only.
+SEE_LOG = "; the server log has the details"
 SPARE = 16  # extra candidates asked for, to make up for products deleted since a fit
 
 
@@ -136,9 +138,10 @@ class ModelHolder:
         with self._check_lock:
             try:
                 version = self.source.version()
-            except Exception as error:
+            except Exception:
                 logger.exception("cannot read the model registry")
-                self._state = {"state": "failed", "reason": f"registry unreadable: {error}"}
+                reason = "the model registry cannot be read" + SEE_LOG
+                self._state = {"state": "failed", "reason": reason}
                 return
             self._follow(version)
 
@@ -159,9 +162,10 @@ class ModelHolder:
         started = time.perf_counter()
         try:
             loaded = self.source.load(version)
-        except Exception as error:
+        except Exception:
             logger.exception("champion %s failed to load; still serving %s", label, self._label())
-            self._state = {"state": "failed", "failed": label, "reason": f"{label}: {error}"}
+            reason = f"{label} failed to load{SEE_LOG}"
+            self._state = {"state": "failed", "failed": label, "reason": reason}
             return
         depth = self.precompute_depth
         candidates = Candidates(loaded.model, depth) if depth > 0 else None

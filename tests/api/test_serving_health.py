@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
+import pytest
 from live import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import Client
 
+from serving.candidates import Candidates
 from serving.metrics import Metrics
 from serving.wsgi import Starting
 
@@ -102,3 +105,53 @@ def test_metrics_labels_keep_standard_methods_and_real_status_codes():
         (s.labels["method"], s.labels["status"]) for s in samples if s.name.endswith("_total")
     }
     assert labels == {("PATCH", "204"), ("other", "other")}
+
+
+SECRET_DETAIL = "no such table [SQL: SELECT name FROM registered_models] in /srv/private/mlflow.db"
+
+
+class _UnreadableRegistry:
+    def version(self):
+        raise RuntimeError(SECRET_DETAIL)
+
+
+class _BrokenChampion:
+    def version(self):
+        return SimpleNamespace(name="discerner", version="3")
+
+    def load(self, version):
+        raise OSError(SECRET_DETAIL)
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (_UnreadableRegistry(), "the model registry cannot be read"),
+        (_BrokenChampion(), "discerner/3 failed to load"),
+    ],
+)
+def test_ready_gives_a_short_reason_and_leaves_the_details_to_the_log(
+    app, client, caplog, source, reason
+):
+    models = app.extensions["discerner"].models
+    models.source = source
+    models.check()
+    response = client.get("/ready")
+    assert response.status_code == 200
+    assert response.get_json()["model"]["reason"] == reason + "; the server log has the details"
+    assert "SELECT" not in response.text and "/srv" not in response.text
+    assert SECRET_DETAIL in caplog.text
+
+
+def test_a_failed_precompute_reports_a_short_reason(caplog):
+    def known_users():
+        raise MemoryError(SECRET_DETAIL)
+
+    candidates = Candidates(SimpleNamespace(known_users=known_users), depth=5)
+    candidates.fill_in_background(store=None).join(10)
+    assert candidates.state == {
+        "state": "failed",
+        "depth": 5,
+        "reason": "precomputing failed; the server log has the details",
+    }
+    assert SECRET_DETAIL in caplog.text
