@@ -64,8 +64,9 @@ class ChampionSource:
 
     def version(self) -> Any | None:
         """The registered version the alias points at, or None (no registry, model or alias)."""
-        # Imported on first use: MLflow takes about a second to import, and the server answers
-        # /health before the champion is looked up.
+        if config.tracking_database_missing(self.uri):
+            return None  # nothing trained yet: ready at once, without importing MLflow
+        # Imported on first use: MLflow takes about a second to import.
         from discerner import registry
 
         return registry.champion_at(self.uri, self.name, self.alias)
