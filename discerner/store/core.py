@@ -733,18 +733,26 @@ class Store:
         product_id: int | None = None,
     ) -> list[dict]:
         """Up to `limit` live activities with id > `after`, ascending, optionally of one user
-        and/or one product."""
+        and/or one product.
+
+        A product's page is a search in the per-product index, O(log n + page); the index is
+        built on the first such page (and after a compaction renumbers rows), sorting outside
+        the writers' lock.
+        """
         limit = _limit(limit)
+        while user_id is None and product_id is not None:
+            self._acts.index_products(self._lock)
+            with self._lock:  # None: chunks were sealed since; index them too, then page
+                page = self._acts.product_page(product_id, after, limit)
+            if page is not None:
+                return page
         with self._lock:
-            if user_id is None and product_id is None:
+            if user_id is None:
                 return self._acts.page(after, limit)
-            if user_id is not None:
-                rows = self._acts.user_rows(user_id)
-                if product_id is not None:
-                    products = self._acts.gather(rows, ("product",))["product"]
-                    rows = rows[products == product_id]
-            else:
-                rows = self._acts.product_rows(product_id)
+            rows = self._acts.user_rows(user_id)
+            if product_id is not None:
+                products = self._acts.gather(rows, ("product",))["product"]
+                rows = rows[products == product_id]
             return self._acts.page_of_rows(rows, after, limit)
 
     def user_history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,8 @@ Activities live in chunks of numpy columns: a snapshot or an import is one seale
 straight from Parquet), live appends fill fixed-size chunks, so growing never copies the big
 arrays. A per-user index maps a user to the global row numbers of their activities: a few
 sorted parts (merged like a binary counter), plus a dict for the rows of the open chunk.
+A per-product index of the same shape, each product's rows ascending, is built on the first
+page asked of a product (sorting outside the store's lock), so such a page is a binary search.
 A deleted row is masked (a tombstone); a compaction that finds many of them rebuilds the
 columns without them (`ActivityTable.reclaim`).
 """
@@ -11,7 +13,9 @@ columns without them (`ActivityTable.reclaim`).
 from __future__ import annotations
 
 import os
+import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -217,7 +221,7 @@ class UserIndexPart:
         if len(users) == 0:
             return cls(np.empty(0, np.int64), np.zeros(1, np.int64), np.empty(0, np.int32))
         keys = _narrow(users)  # int32 keys when they fit: half the memory, faster sort
-        order = np.argsort(keys)
+        order = cls._order(keys)
         ordered = keys[order]
         firsts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
         bounds = np.concatenate([[0], firsts, [len(ordered)]]).astype(np.int64)
@@ -228,6 +232,10 @@ class UserIndexPart:
             picked = rows[order]
         del order
         return cls(ordered[bounds[:-1]].astype(np.int64), bounds, _narrow(picked))
+
+    @staticmethod
+    def _order(keys: np.ndarray) -> np.ndarray:
+        return np.argsort(keys)
 
     @classmethod
     def merge(cls, parts: list[UserIndexPart]) -> UserIndexPart:
@@ -260,6 +268,38 @@ class UserIndexPart:
         return self.rows[self.bounds[i] : self.bounds[i + 1]]
 
 
+class ProductIndexPart(UserIndexPart):
+    """The same index keyed by product (`users` holds product ids), each product's rows ascending.
+
+    Rows ascend with ids, so a keyset page of a product is a binary search in each part's
+    slice of that product, then a page of rows: O(log n + page). A stable sort keeps each
+    product's rows in order; `merge` joins parts oldest first, so it keeps them too.
+    """
+
+    @staticmethod
+    def _order(keys: np.ndarray) -> np.ndarray:
+        # numpy sorts 16-bit keys by radix, several times faster than int32 on 20M rows.
+        small = len(keys) and keys.min() >= 0 and keys.max() <= np.iinfo(np.uint16).max
+        return np.argsort(keys.astype(np.uint16) if small else keys, kind="stable")
+
+    def after(self, product: int, row: int, count: int) -> tuple[np.ndarray, bool]:
+        """Up to `count` of the product's rows from `row` on, and whether more follow."""
+        rows = self.lookup(product)
+        start = int(np.searchsorted(rows, row))
+        return rows[start : start + count], len(rows) - start > count
+
+
+def _with_part(parts: list, part: UserIndexPart) -> list:
+    """`parts` plus `part`, merging the newest while they are of similar size.
+
+    Like a binary counter, this keeps O(log n) parts at an amortised O(log n) per row.
+    """
+    parts = [*parts, part]
+    while len(parts) >= 2 and len(parts[-2]) <= 2 * len(parts[-1]):
+        parts[-2:] = [type(part).merge(parts[-2:])]
+    return parts
+
+
 def _joined(arrays: list[np.ndarray]) -> np.ndarray:
     """One array of all `arrays`, without a copy when there is only one."""
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
@@ -274,7 +314,12 @@ def _narrow(values: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ActivityTable:
-    """All activities, in chunks ordered by id, with a per-user index."""
+    """All activities, in chunks ordered by id, with a per-user index.
+
+    A per-product index of the sealed chunks is built on the first page asked of a product
+    (`index_products`) and kept up to date the same way; rows of the open chunk are found by
+    looking at that chunk alone.
+    """
 
     chunks: list[Chunk] = field(default_factory=list)
     parts: list[UserIndexPart] = field(default_factory=list)
@@ -282,6 +327,10 @@ class ActivityTable:
     live: int = 0
     next_id: int = 1
     total: int = 0
+    product_parts: list[ProductIndexPart] = field(default_factory=list)
+    product_upto: int = 0  # the rows below are in `product_parts`
+    layout: int = 0  # changes whenever rows are renumbered (`reclaim`)
+    _indexing: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_sealed(self, cols: dict[str, np.ndarray], index: UserIndexPart | None = None):
         """Add a bulk of rows (a snapshot or an import), ids above every id so far.
@@ -366,6 +415,9 @@ class ActivityTable:
         self.recent = {u: [r - shift for r in rows] for u, rows in self.recent.items()}
         self.chunks = [Chunk(cols, alive, len(alive), 0, True), *later]
         self.parts = [index]
+        # Row numbers changed: the product index is built again, outside the lock, on demand.
+        self.layout += 1
+        self.product_parts, self.product_upto = [], 0
         sealed = [c for c in later if c.sealed]
         if sealed:
             users = np.concatenate([c.cols["user"][: c.n] for c in sealed])
@@ -374,14 +426,8 @@ class ActivityTable:
         self.total -= shift
 
     def _add_part(self, part: UserIndexPart) -> None:
-        """Add an index part; merge the newest parts while they are of similar size.
-
-        Like a binary counter, this keeps O(log n) parts at an amortised O(log n) per row.
-        """
-        self.parts.append(part)
-        while len(self.parts) >= 2 and len(self.parts[-2]) <= 2 * len(self.parts[-1]):
-            merged = UserIndexPart.merge(self.parts[-2:])
-            self.parts[-2:] = [merged]
+        """Add a per-user index part (see `_with_part`)."""
+        self.parts = _with_part(self.parts, part)
 
     def _locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts = np.fromiter((c.start for c in self.chunks), np.int64, len(self.chunks))
@@ -467,21 +513,90 @@ class ActivityTable:
         ids = self.gather(rows, ("id",))["id"]
         keep = ids > after
         rows, ids = rows[keep], ids[keep]
-        rows = rows[np.argsort(ids, kind="stable")][:limit]
-        which, offsets = self._locate(rows)
+        return self.records(rows[np.argsort(ids, kind="stable")][:limit])
+
+    def records(self, rows: np.ndarray) -> list[dict]:
+        """The JSON-ready dicts of the activities at global `rows`, in that order."""
+        which, offsets = self._locate(np.asarray(rows, np.int64))
         return [
             self.record(self.chunks[k], o)
             for k, o in zip(which.tolist(), offsets.tolist(), strict=True)
         ]
 
-    def product_rows(self, product: int) -> np.ndarray:
-        """Global rows of a product's live activities, ascending."""
-        pieces = []
+    def index_products(self, lock: AbstractContextManager) -> None:
+        """Bring the per-product index up to the last sealed chunk.
+
+        `lock` is the store's writer lock. It is held only to list the chunks to index and to
+        swap the finished parts in; the sorting happens outside it, so writers never wait for
+        it. One caller indexes at a time; the others wait here, not on `lock`.
+        """
+        with self._indexing:
+            while True:
+                with lock:
+                    layout, parts = self.layout, self.product_parts
+                    todo = [c for c in self.chunks if c.sealed and c.start >= self.product_upto]
+                    todo = [(c.start, c.cols["product"][: c.n]) for c in todo]
+                if not todo:
+                    return
+                for start, products in todo:  # sealed columns never change: safe unlocked
+                    parts = _with_part(parts, ProductIndexPart.build(products, start))
+                with lock:
+                    if self.layout == layout:  # else rows were renumbered: index them again
+                        self.product_parts = parts
+                        self.product_upto = todo[-1][0] + len(todo[-1][1])
+
+    def product_page(self, product: int, after: int, limit: int) -> list[dict] | None:
+        """Up to `limit` live activities of a product with id > `after`, ascending.
+
+        O(log n + page) through the per-product index; None when sealed chunks are not
+        indexed yet (call `index_products`, then ask again).
+        """
+        if any(c.sealed and c.start >= self.product_upto for c in self.chunks):
+            return None
+        first = self._first_row_after(after)
+        out = [np.empty(0, np.int64)]
+        found, want = 0, max(limit, 64)
+        while found < limit:
+            rows, horizon = self._product_rows_from(product, first, want)
+            rows = rows[self.gather(rows, ())["alive"]][: limit - found] if len(rows) else rows
+            out.append(rows)
+            found += len(rows)
+            if horizon is None:
+                break
+            first, want = horizon + 1, 2 * want  # past tombstones: look further each round
+        return self.records(np.concatenate(out))
+
+    def _product_rows_from(self, product: int, first: int, want: int):
+        """The product's rows from global row `first`, ascending, complete up to a horizon.
+
+        Takes up to `want` rows from each index part and the open chunk. Returns (rows,
+        horizon): every row of the product from `first` to `horizon` is in `rows` (the whole
+        rest of them when `horizon` is None).
+        """
+        pieces, cuts = [], []
+        for part in self.product_parts:
+            rows, more = part.after(product, first, want)
+            pieces.append(rows)
+            if more:
+                cuts.append(int(rows[-1]))
+        tail = self.chunks[-1] if self.chunks and not self.chunks[-1].sealed else None
+        if tail is not None:  # at most APPEND_CHUNK rows, not yet in the index
+            skip = max(first - tail.start, 0)
+            hits = np.flatnonzero(tail.cols["product"][skip : tail.n] == product)
+            if len(hits) > want:
+                cuts.append(int(hits[want - 1]) + tail.start + skip)
+            pieces.append(hits[:want] + tail.start + skip)
+        rows = np.sort(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
+        horizon = min(cuts) if cuts else None
+        return (rows if horizon is None else rows[rows <= horizon]), horizon
+
+    def _first_row_after(self, after: int) -> int:
+        """The global row of the first activity with id > `after` (ids ascend with rows)."""
         for chunk in self.chunks:
-            n = chunk.n
-            hit = np.flatnonzero(chunk.alive[:n] & (chunk.cols["product"][:n] == product))
-            pieces.append(hit + chunk.start)
-        return np.concatenate(pieces) if pieces else np.empty(0, np.int64)
+            ids = chunk.cols["id"][: chunk.n]
+            if len(ids) and ids[-1] > after:
+                return chunk.start + int(np.searchsorted(ids, after, side="right"))
+        return self.total
 
     def views(self) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
         """A consistent picture for readers outside the lock: (columns, alive copy) per chunk.
