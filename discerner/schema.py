@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +18,12 @@ INTERACTION_COLUMNS = (USER_ID, PRODUCT_ID, SCORE, TIMESTAMP)
 RECOMMENDATION_COLUMNS = (USER_ID, PRODUCT_ID, SCORE, RANK)
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"
 DEFAULT_SCORE = 1.0
+# Times from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z: the years a datetime (and so the
+# ISO text the API answers) can hold, in UTC once the offset is applied. Whole seconds at the
+# top, so that the ISO and the Unix-seconds forms share one range.
+FIRST_TIME = datetime(1, 1, 1, tzinfo=UTC)
+LAST_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+TIME_RANGE = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
 
 
 def validate_interactions(
@@ -115,4 +123,16 @@ def _timestamps(values: pd.Series, source, first_line) -> pd.Series:
                 source,
                 first_line,
             )
-    return parsed.astype(TIMESTAMP_DTYPE)
+    parsed = parsed.astype(TIMESTAMP_DTYPE)
+    outside = (parsed < FIRST_TIME) | (parsed > LAST_TIME)
+    if outside.any():
+        position = int(np.flatnonzero(outside.to_numpy())[0])
+        # numpy prints years past 9999, which Python's datetime (and so pandas' repr) cannot.
+        shown = np.datetime_as_string(parsed.dt.tz_convert(None).to_numpy()[position]) + "Z"
+        _fail(
+            f"timestamp must be from {TIME_RANGE}, got {shown}",
+            position,
+            source,
+            first_line,
+        )
+    return parsed

@@ -49,3 +49,26 @@ def new_server(tmp_path):
     for server in started:
         if server.process.poll() is None:
             server.stop()
+
+
+@pytest.fixture
+def fsynced_folders(monkeypatch):
+    """The folders fsynced while the test runs (folders are opened with O_DIRECTORY to fsync)."""
+    opened: dict[int, str] = {}
+    synced: list[str] = []
+    real_open, real_fsync = os.open, os.fsync
+
+    def open_(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if flags & os.O_DIRECTORY:
+            opened[fd] = os.fspath(path)
+        return fd
+
+    def fsync(fd):
+        if fd in opened:
+            synced.append(opened[fd])
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced

@@ -26,3 +26,25 @@ def test_without_a_file_the_error_names_the_row():
     frame = pd.DataFrame({"user_id": [1, 0], "product_id": [2, 2]})
     with pytest.raises(DataFormatError, match=r"^row 1: user_id must be a positive integer"):
         validate_interactions(frame)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        np.datetime64(253402300800, "s").astype("datetime64[us]"),  # 10000-01-01
+        np.datetime64("9999-12-31T23:59:59.500000", "us"),
+    ],
+)
+def test_a_time_after_the_stores_range_is_refused_at_import(when):
+    times = pd.Series(np.array(["NaT", when], dtype="datetime64[us]")).dt.tz_localize("UTC")
+    frame = pd.DataFrame({"user_id": [1, 2], "product_id": [1, 1], "timestamp": times})
+    with pytest.raises(DataFormatError, match="row 1: timestamp must be from 0001-01-01"):
+        validate_interactions(frame)
+
+
+def test_the_ends_of_the_time_range_are_imported():
+    ends = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]
+    frame = validate_interactions(
+        pd.DataFrame({"user_id": [1, 2], "product_id": [1, 1], "timestamp": ends})
+    )
+    assert frame["timestamp"].dt.year.tolist() == [1, 9999]

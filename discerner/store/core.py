@@ -143,7 +143,9 @@ class Store:
         self._deletes.clear()
 
     def _open_writer(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():
+            self.path.mkdir(parents=True, mode=0o700)
+            fsync_dir(self.path.parent)  # the new folder itself survives a crash
         self._take_lock()
         try:
             for name in ("snapshots", "log", "segments"):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from discerner.schema import FIRST_TIME, LAST_TIME, TIME_RANGE
 from discerner.store.tables import EPOCH, now_micros, parse_iso_micros
 
 RESERVED = frozenset({"id", "created_at", "external_id"})
@@ -20,14 +21,8 @@ MAX_ATTRIBUTE_NAME = 64
 MAX_ATTRIBUTE_TEXT = 1024
 # Attribute numbers stay within 64-bit integers, which every Parquet and JSON reader holds.
 MIN_ATTRIBUTE_NUMBER, MAX_ATTRIBUTE_NUMBER = -(2**63), 2**63 - 1
-# Times from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z: the years a datetime (and so the
-# ISO text the API answers) can hold, in UTC once the offset is applied. Whole seconds at the
-# top, so that the ISO and the Unix-seconds forms share one range.
-FIRST_TIME = datetime(1, 1, 1, tzinfo=UTC)
-LAST_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 MIN_UNIX_SECONDS = (FIRST_TIME - EPOCH) // timedelta(seconds=1)  # -62135596800
 MAX_UNIX_SECONDS = (LAST_TIME - EPOCH) // timedelta(seconds=1)  # 253402300799
-TIME_RANGE = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
 
 
 def entity_id(value: object, name: str) -> int:

@@ -12,29 +12,6 @@ from serving import create_app
 from serving.auth import SECRET_FILE, load_secret_key
 
 
-@pytest.fixture
-def fsynced_folders(monkeypatch):
-    """The folders fsynced while the test runs (folders are opened with O_DIRECTORY to fsync)."""
-    opened: dict[int, str] = {}
-    synced: list[str] = []
-    real_open, real_fsync = os.open, os.fsync
-
-    def open_(path, flags, *args, **kwargs):
-        fd = real_open(path, flags, *args, **kwargs)
-        if flags & os.O_DIRECTORY:
-            opened[fd] = os.fspath(path)
-        return fd
-
-    def fsync(fd):
-        if fd in opened:
-            synced.append(opened[fd])
-        return real_fsync(fd)
-
-    monkeypatch.setattr(os, "open", open_)
-    monkeypatch.setattr(os, "fsync", fsync)
-    return synced
-
-
 @pytest.mark.parametrize("content", ["", "\n"])
 def test_an_empty_secret_left_by_a_crash_is_replaced_by_a_new_one(tmp_path, content):
     # An empty key never signed a token, so replacing it revokes nothing.

@@ -424,3 +424,8 @@ def test_a_manifest_naming_a_folder_outside_the_store_is_refused(compacted):
     with pytest.raises(StoreCorruptError, match="elsewhere") as caught:
         Store.open(compacted, compact_interval=0)
     assert caught.value.path == str(compacted / "manifest.json")
+
+
+def test_a_new_store_folder_is_made_durable_in_its_parent(tmp_path, fsynced_folders):
+    Store.open(tmp_path / "home" / "store", compact_interval=0).close()
+    assert str(tmp_path / "home") in fsynced_folders
