@@ -6,8 +6,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DISCERNER_HOME ?= $(CURDIR)/discerner-data
 export MLFLOW_DISABLE_TELEMETRY := true
+PG_DIR ?= $(DISCERNER_HOME)/postgres
 
-.PHONY: install test lint format serve bench clean
+.PHONY: install test lint format serve serve-postgres bench clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +31,12 @@ lint: install
 serve: install
 	$(BIN)/discerner demo --url http://$(HOST):$(PORT)
 	$(BIN)/discerner serve --host $(HOST) --port $(PORT)
+
+# The same on a local PostgreSQL server in $(PG_DIR) (started unless it runs; stop it with
+# `$(BIN)/python -m discerner.localpg stop $(PG_DIR)`).
+serve-postgres: install
+	$(BIN)/python -m discerner.localpg start $(PG_DIR)
+	DISCERNER_STORE="$$($(BIN)/python -m discerner.localpg url $(PG_DIR))" $(MAKE) serve
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import live
 import pytest
+from postgres import postgres_database, postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 
