@@ -1,9 +1,34 @@
 """The store: durable, concurrent, crash-safe tables of accounts, users, products and activities.
 
-Open it with `Store.open(config.store_dir(home))` (one writer process; any number of
-read-only opens). Reads are served from memory: columnar numpy arrays with a per-user index.
+What every backend promises is `StoreContract` (contract.py), checked for each backend by
+`tests/store/contract/`. `Store` is the embedded backend: open it with
+`Store.open(config.store_dir(home))` (one writer process; any number of read-only opens).
+Reads are served from memory: columnar numpy arrays with a per-user index.
 
-How writes become durable
+Where things are
+    contract.py        `StoreContract`: the methods callers use and what each promises
+    values.py          the limits on ids, scores, times, attributes and page sizes
+    embedded.py        `Store`: opens the parts below and delegates each method to one of them
+    engine.py          how a write becomes durable: the writer's lock, apply + log + wait
+                       (group commit), the fall-back to the last durable record; open/close
+    log.py             the log file format (length, CRC, payload) and the group-committing writer
+    recovery.py        open: load the snapshot, replay the log, drop a torn tail, tidy leftovers
+    records.py         what a log record may say (checked before replay applies it)
+    state.py           the tables, sequence number and history versions of one moment, and how
+                       a log record changes them
+    compaction.py      snapshot writing, the manifest swap, purging deletes, the background thread
+    snapshot.py        Parquet snapshot and segment files, checksums, manifest, content hash
+    importing.py       bulk import: one Parquet segment committed by one log record
+    entities.py        users and products: create, read, page, count, delete
+    activities.py      activities: add, pages, histories, history versions, product totals
+    frames.py          training frames, the data version, exports
+    tables.py          in-memory users and products (`EntityTable`) and the store's clock
+    activity_table.py  in-memory activities: numpy column chunks, tombstones, pages
+    indexes.py         the per-user and per-product indexes of activity rows
+    accounts.py        API accounts in their own Parquet file, shared between processes
+    files.py           fsync and atomic replacement of files
+
+How writes become durable (engine.py, log.py)
     Every write is one record in an append-only log (`log/*.wal`): 4 bytes of payload length,
     4 bytes of CRC32 over the length and the payload, then the payload (UTF-8 JSON carrying a
     sequence number `s` and the operation). Writers apply the change in memory under a lock,
@@ -16,7 +41,7 @@ How writes become durable
     to a Parquet segment (`segments/<seq>.parquet`, fsynced and renamed into place) and then
     commits one log record naming it: all or nothing.
 
-Compaction
+Compaction (compaction.py)
     In the background (and on `close`), the writer captures a consistent picture of the
     tables, starts a new log file, writes a snapshot folder (`snapshots/<seq>/`, files fsynced,
     folder renamed into place), swaps `manifest.json` atomically (temp file, fsync, rename,
@@ -28,7 +53,7 @@ Compaction
     the compaction's own time); a deleted entity's external id and attributes leave memory
     at once.
 
-Recovery
+Recovery (recovery.py)
     Open loads the snapshot the manifest names, checking each file against the size and
     CRC-32 the manifest records (and Parquet page checksums), and replays every log record
     with a higher sequence number, each checked for its meaning (fields, ids, live users and
@@ -78,13 +103,15 @@ from discerner.errors import (
     StoreReadOnlyError,
 )
 from discerner.store.accounts import AccountBook, check_username
-from discerner.store.core import Store
+from discerner.store.contract import StoreContract
+from discerner.store.embedded import Store
 
 __all__ = [
     "AccountBook",
     "AccountExistsError",
     "DuplicateExternalIdError",
     "Store",
+    "StoreContract",
     "StoreCorruptError",
     "StoreError",
     "StoreLockedError",

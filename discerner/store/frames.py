@@ -1,16 +1,87 @@
-"""Frames and summaries built from consistent pictures of the tables, outside the store's lock."""
+"""Training frames, the data version and exports: pictures taken under the lock, built outside."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from discerner import schema
 from discerner.store import snapshot as snap
+from discerner.store.files import replace_atomically
 from discerner.store.tables import EntityTable
+
+if TYPE_CHECKING:
+    from discerner.store.engine import Engine
+
+
+class Frames:
+    """Whole-table reads of an open store, for training, notebooks and exports."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def interactions(self) -> pd.DataFrame:
+        """A consistent copy of every live activity: user_id, product_id, score, timestamp."""
+        with self.engine.lock:
+            views = self.engine.state.acts.views()
+        cols = concat(views, ("user", "product", "score", "ts"))
+        return pd.DataFrame(
+            {
+                schema.USER_ID: cols["user"],
+                schema.PRODUCT_ID: cols["product"],
+                schema.SCORE: cols["score"],
+                schema.TIMESTAMP: times(cols["ts"]),
+            }
+        )
+
+    def users(self) -> pd.DataFrame:
+        """Live users: id, created_at, external_id and one column per attribute name."""
+        with self.engine.lock:
+            frozen = self.engine.state.users.frozen()
+        return entity_frame(frozen)
+
+    def products(self) -> pd.DataFrame:
+        """Live products: id, created_at, external_id and one column per attribute name."""
+        with self.engine.lock:
+            frozen = self.engine.state.products.frozen()
+        return entity_frame(frozen)
+
+    def data_version(self) -> dict:
+        """The version of the data seen now, cached until the next write."""
+        with self.engine.lock:
+            state = self.engine.state
+            cached = state.version_cache
+            if cached is not None and cached[0] == state.seq:
+                return dict(cached[1])
+            picture = state.capture()
+        version = version_of(picture)
+        with self.engine.lock:
+            state.version_cache = (picture["seq"], version)
+        return dict(version)
+
+    def export(self, directory: str | os.PathLike[str]) -> dict:
+        """Write users, products and activities Parquet files and version.json atomically."""
+        with self.engine.lock:
+            picture = self.engine.state.capture()
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        version = version_of(picture)
+        for name, table in entity_tables(picture).items():
+            replace_atomically(folder / f"{name}.parquet", lambda t, tb=table: write_table(tb, t))
+        replace_atomically(
+            folder / "activities.parquet",
+            lambda t: snap.write_activities(t, snap.activity_batches(picture["views"])),
+        )
+        files = [str(folder / f"{n}.parquet") for n in ("users", "products", "activities")]
+        (folder / "version.json").write_text(json.dumps(version, indent=1))
+        return version | {"files": files}
 
 
 def concat(views, names: tuple[str, ...]) -> dict[str, np.ndarray]:

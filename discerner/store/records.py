@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 
+from discerner.store.activity_table import ActivityTable
 from discerner.store.snapshot import SEGMENT_NAME
-from discerner.store.tables import ActivityTable, EntityTable
+from discerner.store.tables import EntityTable
 
 _INT = (int,)
 _NUMBER = (int, float)

@@ -14,8 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from discerner.errors import StoreCorruptError
+from discerner.store.activity_table import ACTIVITY_DTYPES, ACTIVITY_FIELDS
 from discerner.store.files import fsync_dir, fsync_file, write_bytes_atomically
-from discerner.store.tables import ACTIVITY_DTYPES, ACTIVITY_FIELDS, EntityTable, UserIndexPart
+from discerner.store.indexes import UserIndexPart
+from discerner.store.tables import EntityTable
 
 MANIFEST = "manifest.json"
 FORMAT = 1

@@ -1,4 +1,5 @@
-"""Checks and conversions of values callers hand to the store: ids, scores, times, attributes.
+"""Checks and conversions of values callers hand to the store: ids, scores, times, attributes,
+page sizes.
 
 These are the store's limits, so every way in (HTTP, Python, the command line) obeys them;
 `serving.schemas` publishes the same numbers in the OpenAPI document.
@@ -132,4 +133,11 @@ def attribute(name: str, value: object) -> str | int | float | bool:
         raise ValueError(f"attribute {name!r} must be finite")
     if not MIN_ATTRIBUTE_NUMBER <= value <= MAX_ATTRIBUTE_NUMBER:
         raise ValueError(f"attribute {name!r} must be between -2**63 and 2**63 - 1")
+    return value
+
+
+def limit(value: object) -> int:
+    """A page size: a non-negative int (not a bool); ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"limit must be a non-negative integer, got {value!r}")
     return value

@@ -1,4 +1,7 @@
-"""Fixtures of the store tests: a store folder and an open writer without background work."""
+"""Fixtures of the embedded store's own tests: a store folder and a writer without background work.
+
+The contract suite (`contract/`) has its own `store` and `shop`, one per backend.
+"""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Password hashing (salted scrypt, self-describing, constant-time checks) and account ids."""
+"""Password hashing (salted scrypt, self-describing, constant-time checks) and the accounts file."""
 
 import base64
 import hashlib
@@ -46,20 +46,6 @@ def test_empty_password_is_refused():
     with pytest.raises(ValueError):
         hash_password("")
     assert not verify_password("", hash_password("x"))
-
-
-def test_a_recreated_account_gets_a_new_account_id(tmp_path):
-    book = AccountBook(tmp_path)
-    first = book.create("alice", "scrypt$first")
-    assert len(bytes.fromhex(first["account_id"])) == 16
-    assert book.get("alice")["account_id"] == first["account_id"]
-    assert book.set_password("alice", "scrypt$second")
-    assert book.get("alice")["account_id"] == first["account_id"]  # same account, new version
-    assert book.delete("alice")
-    again = book.create("alice", "scrypt$first")
-    # Tokens name the account_id, so the old account's tokens cannot match the new account.
-    assert again["account_id"] != first["account_id"]
-    assert AccountBook(tmp_path).get("alice") == again
 
 
 def test_accounts_written_before_account_ids_read_with_an_empty_one(tmp_path):

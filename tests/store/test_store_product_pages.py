@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from discerner.store import Store, tables
+from discerner.store import Store, activity_table, indexes
 
 
 def _walk(store, product: int, limit: int) -> list[int]:
@@ -26,19 +26,8 @@ def _expected(store, product: int) -> list[int]:
     return [a["id"] for a in store.list_activities(limit=10**6) if a["product_id"] == product]
 
 
-def test_pages_of_a_product_hand_computed(shop):
-    for i in range(9):  # ids 1-9: products 1, 2, 3, 1, 2, 3, ...
-        shop.add_activity(1 + i % 2, 1 + i % 3)
-    assert [a["id"] for a in shop.list_activities(product_id=1, limit=2)] == [1, 4]
-    assert [a["id"] for a in shop.list_activities(product_id=1, after=4)] == [7]
-    assert [a["id"] for a in shop.list_activities(product_id=2, after=1, limit=1)] == [2]
-    assert shop.list_activities(product_id=3, after=9) == []
-    assert shop.list_activities(product_id=7) == []
-    assert shop.list_activities(product_id=1, limit=0) == []
-
-
 def test_pages_stay_right_across_chunks_imports_deletes_and_compaction(path, store, monkeypatch):
-    monkeypatch.setattr(tables, "APPEND_CHUNK", 4)  # many sealed chunks and index merges
+    monkeypatch.setattr(activity_table, "APPEND_CHUNK", 4)  # many sealed chunks and index merges
     for _ in range(5):
         store.create_user()
         store.create_product()
@@ -82,13 +71,13 @@ def test_the_index_is_sorted_outside_the_writers_lock(shop, monkeypatch):
     frame = pd.DataFrame({"user_id": 1, "product_id": [1 + i % 3 for i in range(10)]})
     shop.import_interactions(frame, progress=False)  # one sealed chunk, not indexed yet
     built = []
-    original = tables.ProductIndexPart.build.__func__
+    original = indexes.ProductIndexPart.build.__func__
 
     def build(cls, *args):
-        built.append(shop._lock._is_owned())  # RLock: whether this thread holds it
+        built.append(shop._engine.lock._is_owned())  # RLock: whether this thread holds it
         return original(cls, *args)
 
-    monkeypatch.setattr(tables.ProductIndexPart, "build", classmethod(build))
+    monkeypatch.setattr(indexes.ProductIndexPart, "build", classmethod(build))
     assert [a["id"] for a in shop.list_activities(product_id=2)] == [2, 5, 8]
     assert built == [False]
     assert [a["id"] for a in shop.list_activities(product_id=2, after=2)] == [5, 8]
@@ -117,12 +106,14 @@ def test_a_page_reads_about_a_page_of_rows_not_the_whole_table(store, monkeypatc
     store.import_interactions(frame.iloc[:4], progress=False)  # ids 50001-50004
     store.add_activity(1, 1)  # id 50005, in the open chunk
     store.list_activities(product_id=1, limit=1)  # builds the index, if there is one
-    for chunk in store._acts.chunks:
+    for chunk in store._engine.state.acts.chunks:
         chunk.cols["product"] = chunk.cols["product"].view(Counting)
     gathered = []
-    gather = store._acts.gather
+    gather = store._engine.state.acts.gather
     monkeypatch.setattr(
-        store._acts, "gather", lambda rows, names: gathered.append(len(rows)) or gather(rows, names)
+        store._engine.state.acts,
+        "gather",
+        lambda rows, names: gathered.append(len(rows)) or gather(rows, names),
     )
     Counting.read = 0
     page = store.list_activities(after=size - 20, product_id=1, limit=limit)
@@ -132,7 +123,7 @@ def test_a_page_reads_about_a_page_of_rows_not_the_whole_table(store, monkeypatc
 
 
 def test_pages_stay_right_while_writers_seal_chunks_and_compaction_renumbers(store, monkeypatch):
-    monkeypatch.setattr(tables, "APPEND_CHUNK", 8)
+    monkeypatch.setattr(activity_table, "APPEND_CHUNK", 8)
     for _ in range(3):
         store.create_user()
         store.create_product()

@@ -1,4 +1,5 @@
-"""Durability: torn tails, corrupted records, imports, locks, and a writer killed mid-load."""
+"""Durability: torn tails, corrupted records, crashes after imports, locks, readers in other
+processes, and a writer killed mid-load."""
 
 import json
 import logging
@@ -12,7 +13,6 @@ import time
 import pandas as pd
 import pytest
 
-from discerner.errors import DataFormatError
 from discerner.store import Store, StoreCorruptError, StoreLockedError
 from discerner.store.log import HEADER, frame, read_log
 
@@ -34,9 +34,9 @@ def test_a_record_is_length_crc_and_payload(tmp_path):
 def test_torn_tail_is_dropped_with_a_warning_and_writing_goes_on(path, shop, caplog):
     shop.add_activity(1, 1)
     log = _only_log(path)
-    shop._log.close()  # simulate the crash: no compaction, no clean close
-    shop._release_lock()
-    shop._closed = True
+    shop._engine.log.close()  # simulate the crash: no compaction, no clean close
+    shop._engine.release_lock()
+    shop._engine.closed = True
     good_size = log.stat().st_size
     with log.open("ab") as handle:
         handle.write(frame(b'{"s":7,"op":"acts","r":[[2,1,1,1.0,0]]}')[:-5])
@@ -50,7 +50,7 @@ def test_torn_tail_is_dropped_with_a_warning_and_writing_goes_on(path, shop, cap
 
 def test_readonly_open_ignores_a_partial_record_being_written(path, shop):
     shop.add_activity(1, 1)
-    shop._log.flush()
+    shop._engine.log.flush()
     log = _only_log(path)
     with log.open("ab") as handle:
         handle.write(frame(b'{"s":99}')[:6])
@@ -63,9 +63,9 @@ def test_readonly_open_ignores_a_partial_record_being_written(path, shop):
 def test_a_corrupted_record_before_the_tail_names_file_and_offset(path, shop):
     for product in (1, 2, 3):
         shop.add_activity(1, product)
-    shop._log.close()
-    shop._release_lock()
-    shop._closed = True
+    shop._engine.log.close()
+    shop._engine.release_lock()
+    shop._engine.closed = True
     log = _only_log(path)
     data = bytearray(log.read_bytes())
     records, _, _ = read_log(log, last=True)
@@ -87,49 +87,19 @@ def test_a_second_writer_process_gets_a_clear_lock_error(path, store):
         Store.open(path)
 
 
-def test_import_keeps_ids_and_creates_what_is_missing(shop):
-    frame = pd.DataFrame(
-        {"user_id": [2, 10, 10], "product_id": [3, 3, 7], "score": [1.0, 2.0, 3.0]}
-    )
-    counts = shop.import_interactions(frame, progress=False)
-    assert counts | {"version": 0} == {
-        "activities": 3,
-        "users_created": 1,
-        "products_created": 1,
-        "version": 0,
-    }
-    assert shop.has_user(10) and shop.has_product(7)
-    assert shop.list_activities(user_id=10)[1] | {"timestamp": ""} == {
-        "id": 3,
-        "user_id": 10,
-        "product_id": 7,
-        "score": 3.0,
-        "timestamp": "",
-    }
-    assert shop.create_user()["id"] == 11
-    assert shop.add_activity(10, 7)["id"] == 4
-
-
 def test_import_survives_reopen_before_and_after_compaction(path, store):
     frame = pd.DataFrame({"user_id": [5, 6], "product_id": [8, 8], "timestamp": [60, 120]})
     store.import_interactions(frame, progress=False)
     store.add_activity(5, 8, 2.0)
     expected = store.interactions()
-    store._log.close()  # crash: the segment is only in the log, not in a snapshot
-    store._release_lock()
-    store._closed = True
+    store._engine.log.close()  # crash: the segment is only in the log, not in a snapshot
+    store._engine.release_lock()
+    store._engine.closed = True
     with Store.open(path, compact_interval=0) as again:
         pd.testing.assert_frame_equal(again.interactions(), expected)
     assert list((path / "segments").iterdir()) == []  # folded into the snapshot by close
     with Store.open(path, readonly=True) as reader:
         pd.testing.assert_frame_equal(reader.interactions(), expected)
-
-
-def test_malformed_import_imports_nothing(shop):
-    frame = pd.DataFrame({"user_id": [1, -4], "product_id": [1, 1]})
-    with pytest.raises(DataFormatError, match="user_id must be a positive integer"):
-        shop.import_interactions(frame, progress=False)
-    assert shop.count_activities() == 0 and shop.count_users() == 2
 
 
 def test_background_compaction_folds_the_log(path):
@@ -227,9 +197,9 @@ def test_readonly_opens_racing_writes_and_compactions_see_every_acknowledged_wri
 
 def test_a_damaged_snapshot_or_missing_segment_is_a_clear_error(path, store):
     store.import_interactions(pd.DataFrame({"user_id": [1], "product_id": [1]}), progress=False)
-    store._log.close()  # crash before compaction: the segment is still needed
-    store._release_lock()
-    store._closed = True
+    store._engine.log.close()  # crash before compaction: the segment is still needed
+    store._engine.release_lock()
+    store._engine.closed = True
     (segment,) = (path / "segments").iterdir()
     segment.rename(path / "elsewhere")
     with pytest.raises(StoreCorruptError, match="missing") as caught:
@@ -266,7 +236,7 @@ def test_a_failed_compaction_loses_nothing_and_the_next_one_cleans_up(path, shop
     shop.compact()
     assert list((path / "segments").iterdir()) == []
     assert len(list((path / "log").glob("*.wal"))) == 1
-    assert [p.name for p in (path / "snapshots").iterdir()] == [f"{shop._seq:020d}"]
+    assert [p.name for p in (path / "snapshots").iterdir()] == [f"{shop._engine.state.seq:020d}"]
 
 
 def test_concurrent_writers_share_fsyncs(shop, monkeypatch):
@@ -324,3 +294,16 @@ def test_a_write_the_log_refused_is_not_visible_and_later_writes_are_refused(
     with Store.open(path, compact_interval=0) as again:
         assert again.count_users() == 2 and again.count_activities() == 1
         assert again.create_user()["id"] == 3
+
+
+def test_another_process_opening_read_only_sees_acknowledged_writes(path, shop):
+    shop.add_activities([{"user_id": 1, "product_id": p} for p in (1, 2, 3)])
+    code = (
+        "import sys; from discerner.store import Store; "
+        "s = Store.open(sys.argv[1], readonly=True); "
+        "print(s.count_activities(), s.user_history(1)[0].tolist())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split("\n")[0] == "3 [1, 2, 3]"

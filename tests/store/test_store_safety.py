@@ -21,9 +21,9 @@ from discerner.store.log import frame
 
 def _crash(store):
     """Stop a writer as a crash would: no compaction, no clean close."""
-    store._log.close()
-    store._release_lock()
-    store._closed = True
+    store._engine.log.close()
+    store._engine.release_lock()
+    store._engine.closed = True
 
 
 def _manifest(path):
@@ -74,7 +74,7 @@ def test_an_old_manifest_beside_a_newer_snapshot_refuses_to_open(path, tmp_path,
 
 def test_a_lost_first_log_refuses_to_open(path, shop, monkeypatch):
     shop.compact()
-    first = path / "log" / _seq_name(shop._seq + 1)
+    first = path / "log" / _seq_name(shop._engine.state.seq + 1)
     shop.add_activity(1, 1)
     shop.add_activity(2, 2)
     monkeypatch.setattr(snap, "write_activities", _fail_with_enospc)
@@ -84,7 +84,7 @@ def test_a_lost_first_log_refuses_to_open(path, shop, monkeypatch):
     first.with_suffix(".wal").unlink()  # the records of both activities are lost
     with pytest.raises(StoreCorruptError, match="missing") as caught:
         Store.open(path, compact_interval=0)
-    assert _seq_name(shop._seq + 1) in caught.value.path
+    assert _seq_name(shop._engine.state.seq + 1) in caught.value.path
 
 
 def test_leftovers_are_removed_or_moved_aside_never_deleted_unproven(path, shop, caplog):
@@ -331,7 +331,7 @@ def test_well_formed_log_records_replay(path):
     _write_log(path, records)
     with Store.open(path, readonly=True) as reader:
         assert reader.count_users() == reader.count_activities() == 0
-        assert reader._seq == 5 and reader._acts.next_id == 3
+        assert reader._engine.state.seq == 5 and reader._engine.state.acts.next_id == 3
 
 
 # ----------------------------------------------------------------- 5. failed manifest write
@@ -355,9 +355,11 @@ def test_compaction_recovers_by_itself_after_a_failed_manifest_write(
         shop.add_activity(2, 2)
     version = shop.compact()  # no new write needed
     assert version["activities"] == 1 + write_between
-    assert _manifest(path)["seq"] == shop._seq
-    assert [p.name for p in (path / "snapshots").iterdir()] == [_seq_name(shop._seq)]
-    assert [p.name for p in (path / "log").iterdir()] == [f"{_seq_name(shop._seq + 1)}.wal"]
+    assert _manifest(path)["seq"] == shop._engine.state.seq
+    assert [p.name for p in (path / "snapshots").iterdir()] == [_seq_name(shop._engine.state.seq)]
+    assert [p.name for p in (path / "log").iterdir()] == [
+        f"{_seq_name(shop._engine.state.seq + 1)}.wal"
+    ]
     shop.close()
     with Store.open(path, readonly=True) as reader:
         assert reader.count_activities() == 1 + write_between
@@ -371,10 +373,10 @@ def _store_bytes(path):
 
 
 def _memory_holds_user(store, user_id):
-    with store._lock:
-        chunks = store._acts.chunks
+    with store._engine.lock:
+        chunks = store._engine.state.acts.chunks
         in_columns = any((c.cols["user"][: c.n] == user_id).any() for c in chunks)
-        return in_columns or user_id in store._acts.recent
+        return in_columns or user_id in store._engine.state.acts.recent
 
 
 def test_a_deleted_user_leaves_disk_and_memory_within_the_purge_delay(path):
@@ -389,8 +391,8 @@ def test_a_deleted_user_leaves_disk_and_memory_within_the_purge_delay(path):
         store.add_activity(gone, 1, 3.5)  # in the log as well as the snapshot
         assert secret.encode() in _store_bytes(path)
         store.delete_user(gone)
-        assert secret not in store._users.external
-        assert {"email": secret} not in store._users.attrs
+        assert secret not in store._engine.state.users.external
+        assert {"email": secret} not in store._engine.state.users.attrs
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and (
             secret.encode() in _store_bytes(path) or _memory_holds_user(store, gone)
@@ -414,7 +416,7 @@ def test_a_compaction_after_any_delete_drops_the_rows_from_memory(shop):
     assert _memory_holds_user(shop, 2)
     shop.compact()
     assert not _memory_holds_user(shop, 2)
-    assert shop.count_activities() == 200 and shop._acts.total == 200
+    assert shop.count_activities() == 200 and shop._engine.state.acts.total == 200
     assert shop.user_history(1)[0].tolist() == [1, 2] * 100
 
 

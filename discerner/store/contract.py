@@ -1,0 +1,333 @@
+"""The store's contract: what every backend promises the server, training, the CLI and notebooks.
+
+`StoreContract` is a `typing.Protocol`: a backend satisfies it by having these methods with these
+signatures and keeping the promises in their docstrings, which `tests/store/contract/` checks
+for every backend. The embedded backend is `discerner.store.Store`; how a backend is opened
+(a folder, a database URL) is the backend's own business and not part of the contract.
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+@runtime_checkable
+class StoreContract(Protocol):
+    """Users, products, activities and API accounts, durable and shared between threads.
+
+    Promises every method keeps:
+
+    - **Durable when acknowledged.** A write that returned (so an HTTP 2xx) survives a crash
+      of the process or the machine. A write that raised left nothing behind. A write that
+      fails because the storage failed raises `StoreError` and is not visible afterwards.
+    - **Read your writes.** A read that starts after a write returned sees it, in this process
+      and in every store opened on the same data afterwards (a read-only one included).
+    - **Ids.** Users, products and activities get positive integer ids, ascending in the order
+      of creation and never reused, not even after a delete.
+    - **Threads.** Every method may be called from many threads at once; each write is atomic
+      (all or nothing), and concurrent writes get distinct ids.
+    - **Keyset pages.** `list_*` return up to `limit` live rows with id > `after`, ascending
+      by id; a page shorter than `limit` is the last. `limit` must be an int >= 0
+      (`ValueError` otherwise).
+    - **Deletes cascade.** Deleting a user or product deletes its activities in the same write;
+      the entity's external id and attributes stop being readable at once.
+    - **Errors.** Malformed arguments raise `ValueError` (a message naming the value and the
+      limit, see `discerner.store.values`); references to missing entities raise
+      `UnknownUserError` / `UnknownProductError`; writes to a read-only or closed store raise
+      `StoreReadOnlyError` / `StoreError`.
+
+    Entities are returned as JSON-ready dicts: {"id", "created_at" (ISO 8601 UTC ending in
+    "Z"), "external_id", **attributes}; activities as {"id", "user_id", "product_id", "score",
+    "timestamp"}.
+    """
+
+    # ----------------------------------------------------------------- users and products
+
+    def create_user(self, external_id: str | None = None, attributes: dict | None = None) -> dict:
+        """Create a user with the next id, durably.
+
+        Args:
+            external_id: An optional unique string (1-256 characters) naming the user in the
+                caller's system.
+            attributes: A flat dict of str -> str|int|float|bool (at most 64; None values are
+                dropped).
+
+        Returns:
+            {"id", "created_at", "external_id", **attributes}.
+
+        Raises:
+            DuplicateExternalIdError: Another live user has that external id.
+            ValueError: An argument is malformed.
+        """
+        ...
+
+    def create_product(
+        self, external_id: str | None = None, attributes: dict | None = None
+    ) -> dict:
+        """Create a product with the next id; `attributes` usually holds its `category`.
+
+        Returns and raises as `create_user`.
+        """
+        ...
+
+    def get_user(self, user_id: int) -> dict | None:
+        """The user's dict, or None when no live user has that id (or it is not an int)."""
+        ...
+
+    def get_product(self, product_id: int) -> dict | None:
+        """The product's dict, or None when no live product has that id (or it is not an int)."""
+        ...
+
+    def get_user_by_external_id(self, external_id: str) -> dict | None:
+        """The live user with that external id, or None."""
+        ...
+
+    def get_product_by_external_id(self, external_id: str) -> dict | None:
+        """The live product with that external id, or None."""
+        ...
+
+    def has_user(self, user_id: int) -> bool:
+        """Whether a live user has this id; cheap enough to call on every request."""
+        ...
+
+    def has_product(self, product_id: int) -> bool:
+        """Whether a live product has this id; cheap enough to call on every request."""
+        ...
+
+    def list_users(self, after: int = 0, limit: int = 1000) -> list[dict]:
+        """Up to `limit` live users with id > `after`, ascending by id (a keyset page)."""
+        ...
+
+    def list_products(self, after: int = 0, limit: int = 1000) -> list[dict]:
+        """Up to `limit` live products with id > `after`, ascending by id (a keyset page)."""
+        ...
+
+    def count_users(self) -> int:
+        """Number of live users."""
+        ...
+
+    def count_products(self) -> int:
+        """Number of live products."""
+        ...
+
+    def count_activities(self) -> int:
+        """Number of live activities."""
+        ...
+
+    def delete_user(self, user_id: int) -> bool:
+        """Delete a user and every activity of theirs in one durable write.
+
+        Returns:
+            True, or False when there is no live user with that id (nothing is written).
+        """
+        ...
+
+    def delete_product(self, product_id: int) -> bool:
+        """Delete a product and every activity with it in one durable write.
+
+        Returns:
+            True, or False when there is no live product with that id (nothing is written).
+        """
+        ...
+
+    # ----------------------------------------------------------------- activities
+
+    def add_activity(
+        self,
+        user_id: int,
+        product_id: int,
+        score: float = 1.0,
+        timestamp: object = None,
+    ) -> dict:
+        """Record that a user did something with a product, durably.
+
+        Args:
+            user_id: A live user's id.
+            product_id: A live product's id.
+            score: A finite number (default 1.0).
+            timestamp: When: None (now), a datetime, an ISO 8601 string or Unix seconds,
+                from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z (naive times are UTC).
+
+        Returns:
+            {"id", "user_id", "product_id", "score", "timestamp"}.
+
+        Raises:
+            UnknownUserError: No live user has `user_id`.
+            UnknownProductError: No live product has `product_id`.
+            ValueError: An argument is malformed.
+        """
+        ...
+
+    def add_activities(self, rows: list[dict]) -> list[dict]:
+        """Record many activities in one durable write: all or nothing, consecutive ids.
+
+        Args:
+            rows: Dicts with `user_id`, `product_id` and optional `score`, `timestamp`.
+
+        Returns:
+            One dict per row, in order, as `add_activity` returns.
+
+        Raises:
+            As `add_activity`, for the first bad row; then nothing is recorded.
+        """
+        ...
+
+    def list_activities(
+        self,
+        after: int = 0,
+        limit: int = 1000,
+        user_id: int | None = None,
+        product_id: int | None = None,
+    ) -> list[dict]:
+        """Up to `limit` live activities with id > `after`, ascending by id (a keyset page),
+        optionally only those of one user and/or one product.
+        """
+        ...
+
+    def user_history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(product ids int64, scores float64) of a user's live activities, oldest first.
+
+        Ordered by timestamp, then id. An unknown user has two empty arrays.
+        """
+        ...
+
+    def history_version(self, user_id: int) -> int:
+        """A number that changes whenever the user's history may have changed.
+
+        Cheap (called on every request), for caches of answers computed from `user_history`:
+        read the version first, then the history, and keep the answer under that version; an
+        answer whose version is still current was computed from the current history. A value
+        is never reused for a user while the store is open; compare versions only within one
+        open store.
+        """
+        ...
+
+    def product_counts(self) -> pd.DataFrame:
+        """Per product with live activities: product_id, count, score_sum; ascending id."""
+        ...
+
+    def product_categories(self) -> dict[int, str]:
+        """{product id: category} of live products whose attributes have a category.
+
+        The same dict object is returned until a product changes (callers may cache by
+        identity); treat it as read-only.
+        """
+        ...
+
+    # ----------------------------------------------------------------- frames and versions
+
+    def interactions(self) -> pd.DataFrame:
+        """A consistent copy of every live activity, the training frame.
+
+        Columns `discerner.schema` names: user_id, product_id (int64), score (float64),
+        timestamp (datetime64[us, UTC]); in id order.
+        """
+        ...
+
+    def users_frame(self) -> pd.DataFrame:
+        """Live users: id, created_at, external_id and one column per attribute name."""
+        ...
+
+    def products_frame(self) -> pd.DataFrame:
+        """Live products: id, created_at, external_id and one column per attribute name."""
+        ...
+
+    def data_version(self) -> dict:
+        """{"version", "users", "products", "activities", "hash"} of the data seen now.
+
+        `version` counts the writes committed so far (each write adds one; it never goes back
+        or repeats); `users`, `products`, `activities` count live rows; `hash` is a content
+        hash of the live rows, so equal data has equal hashes whatever its history.
+        """
+        ...
+
+    def export(self, directory: str | os.PathLike[str]) -> dict:
+        """Write a consistent snapshot as Parquet files any reader opens, plus version.json.
+
+        Writes users.parquet, products.parquet, activities.parquet into `directory`.
+
+        Returns:
+            The `data_version` of the exported data, plus "files" (their paths).
+        """
+        ...
+
+    def import_interactions(self, frame: pd.DataFrame, progress: bool = True) -> dict:
+        """Bulk-load interactions in one durable write, keeping the frame's ids.
+
+        Missing users and products are created (a deleted id may be created again, without
+        its old activities). All or nothing.
+
+        Args:
+            frame: Columns user_id, product_id, optional score and timestamp (validated here;
+                a missing timestamp means now).
+            progress: Show a progress bar.
+
+        Returns:
+            {"activities", "users_created", "products_created", "version"}.
+
+        Raises:
+            DataFormatError: The frame is malformed (nothing is imported).
+        """
+        ...
+
+    # ----------------------------------------------------------------- accounts
+
+    def create_account(self, username: str, password_hash: str) -> dict:
+        """Add an API account with a new random `account_id` (never reused), durably.
+
+        Returns:
+            {"username", "password_hash", "created_at", "token_version", "account_id"}.
+
+        Raises:
+            AccountExistsError: The username is taken.
+            ValueError: The username is not 1-64 characters of [A-Za-z0-9_.@-].
+        """
+        ...
+
+    def get_account(self, username: str) -> dict | None:
+        """The account (as `create_account` returns it) or None.
+
+        Sees accounts changed by any process at once (checked on every call, cheaply).
+        """
+        ...
+
+    def list_accounts(self) -> list[dict]:
+        """Every account, ordered by username."""
+        ...
+
+    def set_password(self, username: str, password_hash: str) -> bool:
+        """Replace an account's password hash and bump its token_version (revoking tokens).
+
+        Returns:
+            True, or False when there is no such account.
+        """
+        ...
+
+    def delete_account(self, username: str) -> bool:
+        """Remove an account; False when there is none."""
+        ...
+
+    # ----------------------------------------------------------------- lifetime
+
+    def close(self) -> None:
+        """Finish background work and release resources; later writes raise `StoreError`.
+
+        Idempotent. Every acknowledged write is already durable; closing raises `StoreError`
+        only when the storage failed earlier (the refused writes stay refused).
+        """
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...

@@ -1,0 +1,70 @@
+"""Fixtures of the contract suite: every test here runs once per store backend.
+
+A backend fixture opens stores of one kind on one data set: `open()` a writer (again after a
+close: the same data), `reopen(store)`, `reader()` a read-only store on the same data,
+`elsewhere(name)` the same kind on a separate, empty data set, and `compact(store)` to run its
+maintenance now. A second backend (PostgreSQL) adds a class and a name in `BACKENDS`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from discerner.store import Store, StoreContract
+
+
+class Embedded:
+    """Embedded stores (write-ahead log + Parquet snapshots) in a folder that does not exist yet."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def open(self) -> StoreContract:
+        """A writer on this data; background compaction off so tests decide when it runs."""
+        return Store.open(self.folder, compact_interval=0)
+
+    def reopen(self, store: StoreContract) -> StoreContract:
+        """Close `store` and open this data again, as after a restart."""
+        store.close()
+        return self.open()
+
+    def reader(self) -> StoreContract:
+        """A read-only store on this data."""
+        return Store.open(self.folder, readonly=True)
+
+    def elsewhere(self, name: str) -> Embedded:
+        """The same backend on a separate data set."""
+        return Embedded(self.folder.parent / name)
+
+    def compact(self, store: StoreContract) -> None:
+        """Fold the log into a snapshot now (the data must not change)."""
+        store.compact()
+
+
+BACKENDS = {"embedded": Embedded}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request, tmp_path):
+    """One backend, on a fresh data set of this test."""
+    return BACKENDS[request.param](tmp_path / "store")
+
+
+@pytest.fixture
+def store(backend):
+    """A writer on a fresh data set of the backend."""
+    opened = backend.open()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def shop(store):
+    """Two users (ids 1, 2) and three products (ids 1-3, categories a, a, b)."""
+    for _ in range(2):
+        store.create_user()
+    for category in ("a", "a", "b"):
+        store.create_product(attributes={"category": category})
+    return store
