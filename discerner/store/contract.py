@@ -24,8 +24,9 @@ class StoreContract(Protocol):
     Promises every method keeps:
 
     - **Durable when acknowledged.** A write that returned (so an HTTP 2xx) survives a crash
-      of the process or the machine. A write that raised left nothing behind. A write that
-      fails because the storage failed raises `StoreError` and is not visible afterwards.
+      of the process or the machine. A write that raised left nothing behind: a refused
+      argument changes nothing, and a write the storage failed to keep raises `StoreError`
+      and is not visible afterwards (other threads may have seen it for the moment before).
     - **Read your writes.** A read that starts after a write returned sees it, in this process
       and in every store opened on the same data afterwards (a read-only one included).
     - **Ids.** Users, products and activities get positive integer ids, ascending in the order
