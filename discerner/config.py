@@ -47,6 +47,14 @@ def store_dir(root: Path) -> Path:
     return root / "store"
 
 
+def store_url(root: Path) -> str | Path:
+    """Where the store is: `$DISCERNER_STORE` (a `postgresql://` URL), else `store_dir(root)`.
+
+    `discerner.store.open_store` opens either.
+    """
+    return os.environ.get("DISCERNER_STORE") or store_dir(root)
+
+
 def tracking_uri(root: Path) -> str:
     """`$MLFLOW_TRACKING_URI`, else a SQLite database inside the data folder."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"

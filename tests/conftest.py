@@ -8,7 +8,13 @@ from pathlib import Path
 
 import live
 import pytest
-from postgres import postgres_database, postgres_server, postgres_url  # noqa: F401 (fixtures)
+from postgres import (  # noqa: F401 (fixtures)
+    postgres_database,
+    postgres_server,
+    postgres_store_template,
+    postgres_store_url,
+    postgres_url,
+)
 
 MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 

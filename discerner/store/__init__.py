@@ -92,7 +92,12 @@ On-disk layout (the Parquet files are plain tables: pandas, pyarrow, DuckDB and 
 
 Accounts live in their own file so that `discerner accounts ...` can change them while the
 server holds the writer lock; the server re-reads the file when its `stat` changes.
+
+A second backend keeps the same contract (`StoreContract`) in PostgreSQL, for many server
+processes and hosts: `discerner.store.postgres`. `open_store` picks the backend by location.
 """
+
+import os
 
 from discerner.errors import (
     AccountExistsError,
@@ -106,6 +111,25 @@ from discerner.store.accounts import AccountBook, check_username
 from discerner.store.contract import StoreContract
 from discerner.store.embedded import Store
 
+
+def open_store(location: str | os.PathLike[str], readonly: bool = False) -> StoreContract:
+    """Open the store at `location`: a `postgresql://` URL, else an embedded store's folder.
+
+    Args:
+        location: `discerner.config.store_url(home)` gives the configured one.
+        readonly: Open for reading only.
+
+    Returns:
+        The open store (a context manager).
+    """
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        # Imported here: psycopg is needed only by the PostgreSQL backend.
+        from discerner.store.postgres import PostgresStore
+
+        return PostgresStore.open(location, readonly=readonly)
+    return Store.open(location, readonly=readonly)
+
+
 __all__ = [
     "AccountBook",
     "AccountExistsError",
@@ -117,4 +141,5 @@ __all__ = [
     "StoreLockedError",
     "StoreReadOnlyError",
     "check_username",
+    "open_store",
 ]

@@ -3,7 +3,8 @@
 A backend fixture opens stores of one kind on one data set: `open()` a writer (again after a
 close: the same data), `reopen(store)`, `reader()` a read-only store on the same data,
 `elsewhere(name)` the same kind on a separate, empty data set, and `compact(store)` to run its
-maintenance now. A second backend (PostgreSQL) adds a class and a name in `BACKENDS`.
+maintenance now. The PostgreSQL backend makes each data set a database of the session's
+server (`tests/postgres.py`), copied from a template that holds the schema.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from discerner.store import Store, StoreContract
+from discerner.store.postgres import PostgresStore
 
 
 class Embedded:
@@ -43,13 +45,39 @@ class Embedded:
         store.compact()
 
 
-BACKENDS = {"embedded": Embedded}
+class Postgres:
+    """PostgreSQL stores on a new database of the test session's server."""
+
+    def __init__(self, new_database):
+        self.new_database = new_database
+        self.url = new_database()
+
+    def open(self) -> StoreContract:
+        return PostgresStore.open(self.url, pool_size=4)
+
+    def reopen(self, store: StoreContract) -> StoreContract:
+        store.close()
+        return self.open()
+
+    def reader(self) -> StoreContract:
+        return PostgresStore.open(self.url, readonly=True, pool_size=4)
+
+    def elsewhere(self, name: str) -> Postgres:
+        return Postgres(self.new_database)
+
+    def compact(self, store: StoreContract) -> None:
+        """Nothing to fold: PostgreSQL keeps its own files."""
+
+
+BACKENDS = {"embedded": Embedded, "postgresql": Postgres}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request, tmp_path):
     """One backend, on a fresh data set of this test."""
-    return BACKENDS[request.param](tmp_path / "store")
+    if request.param == "postgresql":
+        return Postgres(request.getfixturevalue("postgres_store_url"))
+    return Embedded(tmp_path / "store")
 
 
 @pytest.fixture

@@ -1,0 +1,55 @@
+"""The PostgreSQL store: the store's contract on one database that many processes share.
+
+Open it with `PostgresStore.open("postgresql://…")`, or `discerner.store.open_store(url)`
+(which `DISCERNER_STORE` feeds). A writer creates and upgrades the tables with Alembic
+(`migrations/`, one advisory lock so that simultaneous starts take turns).
+
+How writes become durable
+    Each write is one transaction on a pooled connection with `synchronous_commit=on`: it
+    returns after COMMIT, once PostgreSQL has flushed its WAL, and one that raised left
+    nothing behind. A failure of the database or the connection raises `StoreError`.
+
+Tables
+    users, products      id bigint, created_at timestamptz, external_id text UNIQUE,
+                         attributes jsonb; users also history_version bigint
+    activities           id bigint, user_id, product_id bigint (each indexed with id),
+                         score double precision, timestamp timestamptz
+    accounts             username, password_hash, created_at, token_version, account_id
+    login_failures       key, at (for the login throttle across processes)
+    write_counts         16 rows of counters (writes, product_writes, cascades)
+
+Ids
+    Sequences `users_ids`, `products_ids` and `activities_ids` hand out ids, never reused;
+    `discerner_take_ids(seq, n)` takes a block of n consecutive ids under a short session
+    advisory lock, so a batch's ids are consecutive and an import can raise a sequence past
+    the ids it brings (`discerner_raise_ids`). A write checks its references before it takes
+    ids, so a refused write leaves no gap. Activities hold no foreign keys (a per-row check
+    would dominate a bulk COPY); writes lock the rows they reference (an activity's user row
+    by the history-version update, its product FOR KEY SHARE) and a delete removes the entity
+    and then its activities, so no activity outlives its user or product.
+
+Versions
+    Every write adds one to the `write_counts` row of its connection's backend (pid % 16):
+    the sum is the number of writes committed, the data version, without making all
+    writers queue for one row until their commit. A later snapshot sees a superset of the
+    commits an earlier one saw, so equal sums mean equal data. `history_version(user)` is
+    the user's own version (a fresh `history_versions` value per write, on their row) plus
+    the count of writes that may reach every history (product and user deletes, imports);
+    both only grow, so the sum changes with every change and never repeats.
+
+Whole-table reads
+    `interactions`, `data_version` and `export` read one REPEATABLE READ snapshot, shared
+    with worker connections (`pg_export_snapshot`), in ranges of ids (see `bulk`).
+"""
+
+from discerner.store.postgres.store import PostgresStore
+
+SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(location: object) -> bool:
+    """Whether `location` names a PostgreSQL store (a postgresql:// or postgres:// URL)."""
+    return isinstance(location, str) and location.startswith(SCHEMES)
+
+
+__all__ = ["SCHEMES", "PostgresStore", "is_url"]
