@@ -29,7 +29,7 @@ from pathlib import Path
 
 import requests
 
-from serving.launch import ServerProcess
+from serving.runtime.launch import ServerProcess
 
 BENCH_PASSWORD = "benchmark password"
 

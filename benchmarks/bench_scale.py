@@ -13,7 +13,7 @@ process, each figure the median of its runs:
 - top-10 for 10,000 users (`recommend`), and the server's fast path (`recommend_history` with a
   50-product history), per call, for each of the three;
 - what the server does after loading a PureSVD(64) champion: the top 50 of every user from a
-  store holding the data, with BLAS on one thread as in the server (`serving.candidates`),
+  store holding the data, with BLAS on one thread as in the server (`serving.runtime.candidates`),
   and the size of the lists;
 - peak resident memory of the whole process (`ru_maxrss`).
 Exits 1 when a target of issue 5 is missed.
@@ -147,7 +147,7 @@ def measure(sizes: dict, repeats: int, fit_repeats: int) -> dict[str, float]:
 def precompute(frame, model) -> tuple[float, float]:
     """Seconds to precompute every user's top 50 from a store of `frame`, and the lists' MiB."""
     from discerner.store import Store
-    from serving.candidates import Candidates
+    from serving.runtime.candidates import Candidates
 
     with (
         tempfile.TemporaryDirectory() as folder,

@@ -38,7 +38,7 @@ from pathlib import Path
 import requests
 
 from benchmarks.bench_api import _wrk
-from serving.launch import ServerProcess
+from serving.runtime.launch import ServerProcess
 
 BENCH_PASSWORD = "benchmark password"
 
@@ -57,9 +57,10 @@ def prepare(home: Path, sizes: dict) -> None:
     """Fill a store with generated data and register two PureSVD versions trained on it."""
     import mlflow
 
-    from discerner import config, datasets, registry, tracking, training
+    from discerner import config, datasets, tracking, training
     from discerner.models import PureSVD
     from discerner.store import Store
+    from discerner.tracking import registry
 
     started = time.perf_counter()
     data = datasets.generate(**sizes, seed=11)
@@ -118,7 +119,8 @@ def _wait_precomputed(session: requests.Session, url: str, timeout: float = 300)
 
 def _swap_during_load(server: ServerProcess, session, script: Path, duration: float) -> dict:
     """Promote version 2 and SIGHUP the server while wrk asks for recommendations."""
-    from discerner import config, registry
+    from discerner import config
+    from discerner.tracking import registry
 
     mlflow_client = registry.client(config.tracking_uri(server.home))
     mlflow_client.search_registered_models()  # import and connect before the clock starts

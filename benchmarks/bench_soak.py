@@ -28,7 +28,7 @@ from pathlib import Path
 import requests
 from tqdm.auto import tqdm
 
-from serving.launch import ServerProcess
+from serving.runtime.launch import ServerProcess
 
 USERNAME, PASSWORD = "soak", "soak benchmark password"
 USERS, PRODUCTS, ACTIVITIES = 500, 200, 5_000

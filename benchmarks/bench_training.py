@@ -3,7 +3,7 @@
 The path of the training issue: the protocol's training part (per-user random 20% holdout,
 seed 42) is imported into a fresh store; `discerner.training.train` runs with its defaults
 (the library's whole candidate grid, validation carved out of the store's data, winner refitted
-and registered); the champion, loaded by `discerner.registry.load_champion` as the server
+and registered); the champion, loaded by `discerner.tracking.registry.load_champion` as the server
 does, is scored on the held-out part (NDCG@10 >= 0.43); loading it in a fresh process is timed
 (the first load after the imports: median of 3, < 3 s; the imports are reported apart); a
 second training on the same data must not move the champion. Then the whole path of the
@@ -27,14 +27,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from serving.launch import ServerProcess
+from serving.runtime.launch import ServerProcess
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
 TARGET_NDCG = 0.43
 TARGET_LOAD_SECONDS = 3.0
 _LOAD = (
     "import time; started = time.perf_counter()\n"
-    "from discerner import models, registry\n"
+    "from discerner import models\nfrom discerner.tracking import registry\n"
     "imported = time.perf_counter()\n"
     "registry.load_champion()\n"
     "print(imported - started, time.perf_counter() - imported)\n"
@@ -106,10 +106,11 @@ def _wait_for_champion(api, timeout: float = 60.0) -> None:
 
 def run(data: Path, home: Path) -> list[tuple[str, str, str, bool]]:
     """Run the path; returns table rows (measure, value, target, met)."""
-    from discerner import registry, training
+    from discerner import training
     from discerner.datasets import read_interactions
     from discerner.evaluation import evaluate_model, random_split
     from discerner.evaluation.metrics import ndcg_at_k
+    from discerner.tracking import registry
 
     os.environ["DISCERNER_HOME"] = str(home)
     os.environ.pop("MLFLOW_TRACKING_URI", None)

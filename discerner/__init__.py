@@ -1,4 +1,10 @@
-"""Discerner: a self-hosted recommendation service and the library behind it."""
+"""Discerner: a self-hosted recommendation service and the library behind it.
+
+The parts: `store` (durable data behind the `StoreContract`), `matrix` and `models` (the
+recommenders), `evaluation` (splits, metrics, model selection), `tracking` (MLflow runs, the
+registry, the pyfunc flavour), `training` (the pipeline from data to a registered champion),
+`client` (the HTTP API's Python binding) and `cli` (the `discerner` command).
+"""
 
 import os
 

@@ -66,11 +66,16 @@ def validate_interactions(
     return out
 
 
-def _fail(message: str, position: int, source: str | None, first_line: int | None):
-    line = None if first_line is None else first_line + position
-    if line is None:
-        message = f"row {position}: {message}"
-    raise DataFormatError(message, path=source, line=line)
+def _refuse_first(bad, describe, source: str | None, first_line: int | None) -> None:
+    """Raise for the first row where `bad` is true; `describe(row)` says what is wrong there."""
+    bad = np.asarray(bad)
+    if not bad.any():
+        return
+    position = int(np.flatnonzero(bad)[0])
+    message = describe(position)
+    if first_line is None:
+        raise DataFormatError(f"row {position}: {message}", path=source)
+    raise DataFormatError(message, path=source, line=first_line + position)
 
 
 def _positive_ids(values: pd.Series, name: str, source, first_line) -> np.ndarray:
@@ -78,29 +83,24 @@ def _positive_ids(values: pd.Series, name: str, source, first_line) -> np.ndarra
     as_float = numbers.to_numpy(dtype="float64", na_value=np.nan)
     bad = ~(np.isfinite(as_float) & (as_float > 0) & (as_float == np.floor(as_float)))
     bad |= as_float > np.iinfo(np.int64).max
-    if bad.any():
-        position = int(np.flatnonzero(bad)[0])
-        _fail(
-            f"{name} must be a positive integer, got {values.iloc[position]!r}",
-            position,
-            source,
-            first_line,
-        )
+    _refuse_first(
+        bad,
+        lambda i: f"{name} must be a positive integer, got {values.iloc[i]!r}",
+        source,
+        first_line,
+    )
     return numbers.to_numpy(dtype="int64")
 
 
 def _finite_scores(values: pd.Series, source, first_line) -> np.ndarray:
     numbers = pd.to_numeric(values.reset_index(drop=True), errors="coerce")
     as_float = numbers.to_numpy(dtype="float64", na_value=np.nan)
-    bad = ~np.isfinite(as_float)
-    if bad.any():
-        position = int(np.flatnonzero(bad)[0])
-        _fail(
-            f"score must be a finite number, got {values.iloc[position]!r}",
-            position,
-            source,
-            first_line,
-        )
+    _refuse_first(
+        ~np.isfinite(as_float),
+        lambda i: f"score must be a finite number, got {values.iloc[i]!r}",
+        source,
+        first_line,
+    )
     return as_float
 
 
@@ -115,24 +115,16 @@ def _timestamps(values: pd.Series, source, first_line) -> pd.Series:
         else:
             parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
         bad = parsed.isna() & values.notna() & (values.astype("string") != "")
-        if bad.any():
-            position = int(np.flatnonzero(bad.to_numpy())[0])
-            _fail(
-                f"timestamp is not a time, got {values.iloc[position]!r}",
-                position,
-                source,
-                first_line,
-            )
-    parsed = parsed.astype(TIMESTAMP_DTYPE)
-    outside = (parsed < FIRST_TIME) | (parsed > LAST_TIME)
-    if outside.any():
-        position = int(np.flatnonzero(outside.to_numpy())[0])
-        # numpy prints years past 9999, which Python's datetime (and so pandas' repr) cannot.
-        shown = np.datetime_as_string(parsed.dt.tz_convert(None).to_numpy()[position]) + "Z"
-        _fail(
-            f"timestamp must be from {TIME_RANGE}, got {shown}",
-            position,
-            source,
-            first_line,
+        _refuse_first(
+            bad, lambda i: f"timestamp is not a time, got {values.iloc[i]!r}", source, first_line
         )
+    parsed = parsed.astype(TIMESTAMP_DTYPE)
+    # numpy prints years past 9999, which Python's datetime (and so pandas' repr) cannot.
+    shown = parsed.dt.tz_convert(None).to_numpy()
+    _refuse_first(
+        (parsed < FIRST_TIME) | (parsed > LAST_TIME),
+        lambda i: f"timestamp must be from {TIME_RANGE}, got {np.datetime_as_string(shown[i])}Z",
+        source,
+        first_line,
+    )
     return parsed

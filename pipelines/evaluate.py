@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 
-from discerner import assessment, config, training
+from discerner import config, training
+from discerner.training import assessment
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse the arguments and run `discerner.assessment.evaluate_versions`."""
+    """Parse the arguments and run `discerner.training.assessment.evaluate_versions`."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.evaluate", description=__doc__)
     parser.add_argument("--name", default=config.MODEL_NAME, help="Registered model name.")
     parser.add_argument(

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 
-from discerner import config, registry, tracking
+from discerner import config, tracking
+from discerner.tracking import registry
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse the arguments and run `discerner.registry.promote`."""
+    """Parse the arguments and run `discerner.tracking.registry.promote`."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.promote", description=__doc__)
     parser.add_argument("--version", required=True, help="The version to promote.")
     parser.add_argument("--name", default=config.MODEL_NAME, help="Registered model name.")

@@ -14,15 +14,15 @@ from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
 from discerner import config
-from serving import activities, auth, health, openapi, products, recs, users
-from serving.cors import register_cors
-from serving.errors import register_errorhandlers
-from serving.metrics import Metrics, instrument
-from serving.recommender import ChampionSource, ModelHolder
-from serving.schemas import decimal_pattern
-from serving.state import Services
-from serving.throttle import LoginThrottle
-from serving.tokens import TokenCache
+from serving.api import activities, auth, health, openapi, products, recommendations, users
+from serving.api.cors import register_cors
+from serving.api.errors import register_errorhandlers
+from serving.api.schemas import decimal_pattern
+from serving.runtime.metrics import Metrics, instrument
+from serving.runtime.model_holder import ChampionSource, ModelHolder
+from serving.runtime.state import Services
+from serving.runtime.throttle import LoginThrottle
+from serving.runtime.tokens import TokenCache
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,15 @@ DEFAULTS: dict[str, Any] = {
     "DISCERNER_TRUSTED_PROXIES": 0,
     "DISCERNER_READ_SECONDS": 30.0,
 }
-BLUEPRINTS = (health.bp, openapi.bp, auth.bp, users.bp, products.bp, activities.bp, recs.bp)
+BLUEPRINTS = (
+    health.bp,
+    openapi.bp,
+    auth.bp,
+    users.bp,
+    products.bp,
+    activities.bp,
+    recommendations.bp,
+)
 
 
 class PositiveIdConverter(IntegerConverter):

@@ -1,4 +1,4 @@
-"""A live `discerner serve` process for tests (`serving.launch`), with the tests' defaults.
+"""A live `discerner serve` process for tests (`serving.runtime.launch`), with the tests' defaults.
 
 `tests/conftest.py` puts this folder on `sys.path` (pytest's rootdir conftest), so test modules
 and conftests import it as `live`.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from serving.launch import ServerProcess, free_port, run_discerner
+from serving.runtime.launch import ServerProcess, free_port, run_discerner
 
 USERNAME = "alice"
 PASSWORD = "correct horse battery staple"

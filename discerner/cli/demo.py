@@ -84,7 +84,8 @@ def _demo_account(store, root: Path) -> str | None:
 
 
 def _train_if_no_champion(root: Path) -> None:
-    from discerner import registry, tracking
+    from discerner import tracking
+    from discerner.tracking import registry
     from discerner.training import TrainSettings, train
 
     tracking.setup(root)

@@ -21,6 +21,6 @@ def serve(host: str, port: int, threads: int) -> None:
     loaded, popularity until then. SIGHUP looks for a new champion at once; SIGTERM finishes
     in-flight requests, then closes the store.
     """
-    from serving.wsgi import run
+    from serving.runtime.wsgi import run
 
     run(home=config.ensure_home(), host=host, port=port, threads=threads)

@@ -110,7 +110,8 @@ def evaluate(
 
     Without --version or --all, evaluates the champion.
     """
-    from discerner import assessment, training
+    from discerner import training
+    from discerner.training import assessment
 
     try:
         table = assessment.evaluate_versions(
@@ -135,7 +136,8 @@ def promote(version: str, name: str, alias: str, reason: str) -> None:
     """Point the champion alias at VERSION (a person's decision, recorded on the version)."""
     from mlflow.exceptions import MlflowException
 
-    from discerner import registry, tracking
+    from discerner import tracking
+    from discerner.tracking import registry
 
     tracking.setup()
     try:
@@ -151,7 +153,8 @@ def promote(version: str, name: str, alias: str, reason: str) -> None:
 @_ALIAS
 def models(name: str, alias: str) -> None:
     """List registered versions with their scores; `*` marks the champion."""
-    from discerner import registry, tracking
+    from discerner import tracking
+    from discerner.tracking import registry
 
     tracking.setup()
     table = registry.versions_frame(name, alias)

@@ -88,8 +88,8 @@ class PureSVD(Recommender):
         weights = self._weigh_one(columns, values) * self.item_scale_[columns]
         user = weights.astype(np.float32) @ self.item_factors_[columns]
         # A gemv over the factor-major copy. The server limits BLAS to one thread per call
-        # (`serving.wsgi`): threaded gemvs stall when request threads already keep every core
-        # busy, and one thread is twice as fast as numpy's einsum loop.
+        # (`serving.runtime.wsgi`): threaded gemvs stall when request threads already keep
+        # every core busy, and one thread is twice as fast as numpy's einsum loop.
         return user @ self.factors_by_rank_
 
     def _similarities(self, columns: np.ndarray) -> np.ndarray:

@@ -15,9 +15,9 @@ from flask_jwt_extended import create_access_token
 
 from discerner.security import hash_password
 from serving import create_app
-from serving.auth import load_secret_key
-from serving.throttle import LoginThrottle
-from serving.tokens import TokenCache, Verified
+from serving.api.auth import load_secret_key
+from serving.runtime.throttle import LoginThrottle
+from serving.runtime.tokens import TokenCache, Verified
 
 
 def _error(response):

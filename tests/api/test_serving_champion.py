@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import requests
 
-from discerner import config, datasets, registry, tracking, training
+from discerner import config, datasets, tracking, training
 from discerner.models import ItemKNN, PureSVD
 from discerner.store import Store
+from discerner.tracking import registry
 
 N_USERS, N_PRODUCTS = 60, 30
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from serving.openapi import build_openapi
+from serving.api.openapi import build_openapi
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from live import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import Client
 
-from serving.candidates import Candidates
-from serving.metrics import Metrics
-from serving.wsgi import Starting
+from serving.runtime.candidates import Candidates
+from serving.runtime.metrics import Metrics
+from serving.runtime.wsgi import Starting
 
 
 def test_health_needs_no_token(client):

@@ -9,8 +9,8 @@ import pytest
 
 from discerner.models import Popularity
 from discerner.store import Store
-from serving.candidates import Candidates
-from serving.recommender import ModelHolder, Served
+from serving.runtime.candidates import Candidates
+from serving.runtime.model_holder import ModelHolder, Served
 
 # user -> products; popularity by distinct users: p1 = 3, p2 = 1, p3 = 1 (ties: lower id first)
 HISTORIES = {1: (1, 2), 2: (1, 3), 3: (1,)}

@@ -20,8 +20,8 @@ from live import PASSWORD, USERNAME
 
 from discerner.security import hash_password
 from serving import create_app
-from serving.auth import SECRET_FILE
-from serving.throttle import LoginThrottle, address_key
+from serving.api.auth import SECRET_FILE
+from serving.runtime.throttle import LoginThrottle, address_key
 
 
 def _b64(data: bytes) -> str:

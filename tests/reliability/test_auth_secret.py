@@ -9,7 +9,7 @@ import pytest
 
 from discerner import config
 from serving import create_app
-from serving.auth import SECRET_FILE, load_secret_key
+from serving.api.auth import SECRET_FILE, load_secret_key
 
 
 @pytest.mark.parametrize("content", ["", "\n"])

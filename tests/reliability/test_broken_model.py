@@ -7,9 +7,10 @@ import shutil
 import mlflow
 import pytest
 
-from discerner import config, datasets, registry, tracking, training
+from discerner import config, datasets, tracking, training
 from discerner.models import PureSVD
 from discerner.store import Store
+from discerner.tracking import registry
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from serving.schemas import RecsQuery, decimal_pattern
+from serving.api.schemas import RecsQuery, decimal_pattern
 
 
 @pytest.mark.parametrize("bound", [1, 9, 10, 47, 100, 347, 2905])

@@ -16,8 +16,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
+from serving.api.openapi import build_openapi
 from serving.app import register_blueprints
-from serving.openapi import build_openapi
 
 
 def _document() -> dict:

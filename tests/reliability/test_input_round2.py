@@ -179,6 +179,7 @@ def test_a_value_the_store_refuses_after_the_schema_is_400_not_500(api, shop, mo
     def refuse(*args, **kwargs):
         raise ValueError("score must be finite, got inf")
 
+    monkeypatch.setattr(shop, "add_activity", refuse)
     monkeypatch.setattr(shop, "add_activities", refuse)
     for path, body in ((ONE, {}), ("/activities", [{"user_id": 1, "product_id": 1}])):
         assert _error(api.post(path, json=body), 400) == "score must be finite, got inf"

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from serving.cors import parse_origins
+from serving.api.cors import parse_origins
 
 ORIGIN = "https://app.example.com"
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from discerner import config, datasets, registry, tracking
+from discerner import config, datasets, tracking
+from discerner.tracking import registry
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from discerner import explore
 from discerner.models import Popularity
+from discerner.training import explore
 
 FRAME = pd.DataFrame(
     {

@@ -8,7 +8,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from discerner import registry, tracking
+from discerner import tracking
+from discerner.tracking import registry
 
 REPO = Path(__file__).resolve().parents[2]
 

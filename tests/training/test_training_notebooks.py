@@ -88,7 +88,8 @@ def test_compare_notebook_reads_the_runs_and_shows_a_user(
 
 
 def test_tune_notebook_logs_a_search_and_registers_nothing(home, data_file, tmp_path):
-    from discerner import registry, tracking
+    from discerner import tracking
+    from discerner.tracking import registry
 
     run_notebook(
         "03-tune",

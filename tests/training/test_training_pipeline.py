@@ -8,9 +8,11 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from discerner import assessment, config, registry, training
+from discerner import config, training
 from discerner.cli import main
 from discerner.models import Popularity, PureSVD
+from discerner.tracking import registry
+from discerner.training import assessment
 
 
 def _train(candidates, frame=None, **settings):

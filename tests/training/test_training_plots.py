@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from discerner import plots
+from discerner.training import plots
 
 WIDE = pd.DataFrame(
     {

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from discerner import pyfunc
 from discerner.models import Popularity
+from discerner.tracking import pyfunc
 
 # Popularity (distinct users): product 10 -> 3, 20 -> 2, 30 -> 1.
 TINY = pd.DataFrame(

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from discerner import registry, tracking, training
+from discerner import tracking, training
 from discerner.models import Popularity
+from discerner.tracking import registry
 
 
 @pytest.mark.parametrize(

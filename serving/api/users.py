@@ -7,11 +7,11 @@ from collections.abc import Callable
 from flask import Blueprint, url_for
 
 from discerner.errors import DuplicateExternalIdError
-from serving.errors import ApiError
-from serving.pagination import page
-from serving.schemas import Created, Entity, EntityCreate, PageQuery, UserCreate
-from serving.spec import endpoint
-from serving.state import services
+from serving.api.errors import ApiError
+from serving.api.pagination import page
+from serving.api.schemas import Created, Entity, EntityCreate, PageQuery, UserCreate
+from serving.api.spec import endpoint
+from serving.runtime.state import services
 
 bp = Blueprint("users", __name__)
 

@@ -7,11 +7,11 @@ from contextlib import contextmanager
 
 from flask import Blueprint
 
-from serving.errors import ApiError
-from serving.pagination import page
-from serving.schemas import Activity, ActivityBatch, ActivityCreate, ActivityQuery, PageQuery
-from serving.spec import endpoint
-from serving.state import services
+from serving.api.errors import ApiError
+from serving.api.pagination import page
+from serving.api.schemas import Activity, ActivityBatch, ActivityCreate, ActivityQuery, PageQuery
+from serving.api.spec import endpoint
+from serving.runtime.state import services
 
 bp = Blueprint("activities", __name__)
 

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Response, jsonify, request
 
-from serving.schemas import PageQuery
+from serving.api.schemas import PageQuery
 
 
 def page(

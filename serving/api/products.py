@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, url_for
 
-from serving.errors import ApiError
-from serving.pagination import page
-from serving.schemas import Created, Entity, PageQuery, ProductCreate
-from serving.spec import endpoint
-from serving.state import services
-from serving.users import create_entity
+from serving.api.errors import ApiError
+from serving.api.pagination import page
+from serving.api.schemas import Created, Entity, PageQuery, ProductCreate
+from serving.api.spec import endpoint
+from serving.api.users import create_entity
+from serving.runtime.state import services
 
 bp = Blueprint("products", __name__)
 

@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
-    from discerner.store import Store
-    from serving.metrics import Metrics
-    from serving.recommender import ModelHolder
-    from serving.throttle import LoginThrottle
-    from serving.tokens import TokenCache
+    from discerner.store import StoreContract
+    from serving.runtime.metrics import Metrics
+    from serving.runtime.model_holder import ModelHolder
+    from serving.runtime.throttle import LoginThrottle
+    from serving.runtime.tokens import TokenCache
 
 
 @dataclass
 class Services:
     """The store, the model holder, the login throttle, verified tokens and metrics of one app."""
 
-    store: Store
+    store: StoreContract
     models: ModelHolder
     throttle: LoginThrottle
     tokens: TokenCache

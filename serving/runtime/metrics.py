@@ -16,7 +16,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from serving.state import Services
+from serving.runtime.state import Services
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Every label value comes from a fixed set: a label taken from the request as sent would let

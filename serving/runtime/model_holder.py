@@ -8,8 +8,8 @@ loaded, get popularity computed from the store's live counts, refreshed at a bou
 that is also how products created after training reach users: they are ranked by their live
 popularity for users without a personal signal, and they top up a champion's list when its own
 candidates run out (a category holding mostly new products). Each champion's top lists for the
-users it knows are precomputed after it loads (`serving.candidates`), used only while a user's
-history is unchanged.
+users it knows are precomputed after it loads (`serving.runtime.candidates`), used only while a
+user's history is unchanged.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 
 from discerner import config
 from discerner.models import LivePopularity
-from serving.candidates import Candidates
+from serving.runtime.candidates import Candidates
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +67,13 @@ class ChampionSource:
         if config.tracking_database_missing(self.uri):
             return None  # nothing trained yet: ready at once, without importing MLflow
         # Imported on first use: MLflow takes about a second to import.
-        from discerner import registry
+        from discerner.tracking import registry
 
         return registry.champion_at(self.uri, self.name, self.alias)
 
     def load(self, version: Any) -> Served:
         """Load a version's library model (raises when its artifacts are missing or broken)."""
-        from discerner import registry
+        from discerner.tracking import registry
 
         model, info = registry.load_version(version, mlflow_client=registry.client(self.uri))
         return Served(model, f"{info['name']}/{info['version']}", info=info)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from serving.errors import ApiError
-from serving.schemas import Recommendation, RecsQuery, SimilarQuery
-from serving.spec import endpoint
-from serving.state import services
+from serving.api.errors import ApiError
+from serving.api.schemas import Recommendation, RecsQuery, SimilarQuery
+from serving.api.spec import endpoint
+from serving.runtime.state import services
 
 bp = Blueprint("recs", __name__)
 

@@ -17,9 +17,11 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from tqdm.auto import tqdm
 
-from discerner import registry, tracking, training
+from discerner import tracking
 from discerner.errors import TrainingError
 from discerner.evaluation import random_split, selection, temporal_split
+from discerner.tracking import registry
+from discerner.training import pipeline
 
 
 def split_frame(
@@ -45,7 +47,7 @@ def evaluate_versions(
     split: str = "random",
     seed: int = 42,
     test_fraction: float = 0.2,
-    ks: tuple[int, ...] = training.DEFAULT_KS,
+    ks: tuple[int, ...] = pipeline.DEFAULT_KS,
     experiment: str = tracking.EXPERIMENT,
     home: str | os.PathLike[str] | None = None,
     interactions: pd.DataFrame | None = None,
@@ -74,7 +76,7 @@ def evaluate_versions(
     """
     tracking.setup(home)
     chosen = _versions(name, versions)
-    interactions, data_version = training.data_and_version(home, interactions)
+    interactions, data_version = pipeline.data_and_version(home, interactions)
     train_part, test = split_frame(interactions, split, seed=seed, test_fraction=test_fraction)
     rows = []
     with mlflow.start_run(
@@ -107,8 +109,8 @@ def _evaluate_one(name, version, train_part, test, split, ks) -> dict[str, Any]:
     model = registry.configuration(version)
     if model is None:
         raise TrainingError(f"version {version.version} of {name!r} names no model to refit")
-    with training.child_run(f"{name} v{version.version}"):
-        mlflow.log_params({"version": version.version, **training.model_params(model)})
+    with pipeline.child_run(f"{name} v{version.version}"):
+        mlflow.log_params({"version": version.version, **pipeline.model_params(model)})
         metrics = selection.score(model, train_part, test, ks)
         mlflow.log_metrics(metrics)
     client = registry.client()

@@ -20,8 +20,8 @@ from gunicorn.workers.gthread import ThreadWorker
 from threadpoolctl import threadpool_limits
 
 from serving.app import create_app, setting
-from serving.sockets import DeadlineSocket
-from serving.state import Services
+from serving.runtime.sockets import DeadlineSocket
+from serving.runtime.state import Services
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class _ForwardingArbiter(Arbiter):
 
 class GracefulThreadWorker(ThreadWorker):
     """The gthread worker: SIGHUP looks for a new champion; SIGTERM closes idle connections;
-    a client has `DISCERNER_READ_SECONDS` to send each request (`serving.sockets`).
+    a client has `DISCERNER_READ_SECONDS` to send each request (`serving.runtime.sockets`).
 
     gunicorn 26 waits for every open connection before a worker exits, and waits in one
     `select` of the whole graceful timeout, so a client idling on a keep-alive connection
@@ -194,7 +194,7 @@ def options(host: str, port: int, threads: int) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
         "workers": 1,
-        "worker_class": "serving.wsgi.GracefulThreadWorker",
+        "worker_class": "serving.runtime.wsgi.GracefulThreadWorker",
         "threads": threads,
         "keepalive": 5,
         "accesslog": "-",

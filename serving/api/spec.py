@@ -1,7 +1,7 @@
 """`endpoint`: one decorator that validates a view's input and describes it for OpenAPI.
 
 A view's query and body models are the ones that validate its requests and the ones
-`serving.openapi` publishes, so the document cannot drift from what the server does.
+`serving.api.openapi` publishes, so the document cannot drift from what the server does.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 from flask import request
 from pydantic import BaseModel, ValidationError
 
-from serving.errors import ApiError
-from serving.schemas import error_message
-from serving.tokens import require_token
+from serving.api.errors import ApiError
+from serving.api.schemas import error_message
+from serving.runtime.tokens import require_token
 
 JSON = "application/json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -24,11 +24,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from discerner import config, plots, pyfunc, registry, tracking
+from discerner import config, tracking
 from discerner.errors import TrainingError
 from discerner.evaluation import selection
 from discerner.schema import PRODUCT_ID, USER_ID
 from discerner.store import Store
+from discerner.tracking import pyfunc, registry
+from discerner.training import plots
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from pydantic.json_schema import models_json_schema
 from werkzeug.routing import IntegerConverter, Rule
 
 from discerner import __version__
-from serving.schemas import Error
-from serving.spec import Spec, endpoint
+from serving.api.schemas import Error
+from serving.api.spec import Spec, endpoint
 
 bp = Blueprint("docs", __name__, static_folder="static", static_url_path="/docs/static")
 

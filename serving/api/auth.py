@@ -15,12 +15,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from discerner.security import hash_password, verify_password
 from discerner.store.files import replace_atomically
-from serving.errors import ApiError, error_response
-from serving.schemas import Credentials, Token
-from serving.spec import endpoint
-from serving.state import services
-from serving.throttle import address_key
-from serving.tokens import account_id, bearer_token, is_current
+from serving.api.errors import ApiError, error_response
+from serving.api.schemas import Credentials, Token
+from serving.api.spec import endpoint
+from serving.runtime.state import services
+from serving.runtime.throttle import address_key
+from serving.runtime.tokens import account_id, bearer_token, is_current
 
 logger = logging.getLogger(__name__)
 

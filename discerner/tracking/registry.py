@@ -25,8 +25,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from discerner import config, models
-from discerner.pyfunc import ARTIFACT_KEY
-from discerner.tracking import local_path
+from discerner.tracking.pyfunc import ARTIFACT_KEY
+from discerner.tracking.runs import local_path
 
 logger = logging.getLogger(__name__)
 

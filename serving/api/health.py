@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from serving.errors import ApiError
-from serving.schemas import Health, Readiness
-from serving.spec import endpoint
-from serving.state import services
+from serving.api.errors import ApiError
+from serving.api.schemas import Health, Readiness
+from serving.api.spec import endpoint
+from serving.runtime.state import services
 
 bp = Blueprint("health", __name__)
 

@@ -10,8 +10,8 @@ from typing import NamedTuple
 from flask import request
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
-from serving.errors import ApiError
-from serving.state import services
+from serving.api.errors import ApiError
+from serving.runtime.state import services
 
 SCHEMES = ("token", "bearer")  # the Authorization schemes accepted, in any case
 
@@ -69,7 +69,7 @@ def require_token() -> None:
 
     Raises:
         flask_jwt_extended / PyJWT errors: turned into 401 JSON by the loaders in
-            `serving.auth.init_auth`.
+            `serving.api.auth.init_auth`.
         ApiError: 401 for a validly signed token without an expiry.
     """
     cache = services().tokens

@@ -1,8 +1,8 @@
 """What the notebooks call: load data from the store or a file, summarise it, and show one user.
 
 Notebooks hold no logic of their own (they define no functions); every step they take beyond
-printing and plotting is a call into this module, `discerner.plots`, `discerner.tracking`,
-`discerner.registry` or `discerner.training`.
+printing and plotting is a call into this module, `discerner.training.plots`, `discerner.tracking`,
+`discerner.tracking.registry` or `discerner.training`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from discerner import config, training
+from discerner import config
 from discerner.datasets import read_interactions
 from discerner.schema import PRODUCT_ID, RANK, SCORE, TIMESTAMP, USER_ID
 from discerner.store import Store
+from discerner.training import pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +39,9 @@ def load_interactions(
         The validated frame and its version (the store's, or a hash of the file's rows).
     """
     if path is None:
-        return training.load_store(home)
+        return pipeline.load_store(home)
     frame = read_interactions(path, format=format)
-    return frame, {**training.frame_version(frame), "source": str(path)}
+    return frame, {**pipeline.frame_version(frame), "source": str(path)}
 
 
 def load_products(
