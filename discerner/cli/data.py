@@ -59,6 +59,30 @@ def export(directory: str) -> None:
     )
 
 
+@main.command()
+@click.argument("source")
+@click.argument("destination")
+def migrate(source: str, destination: str) -> None:
+    """Copy a whole store from SOURCE into the empty store DESTINATION, ids kept.
+
+    Each is a store folder or a postgresql:// URL (the database must exist; its tables are
+    created). Users, products, activities and accounts are copied as one consistent picture,
+    all or nothing, and the copy's counts and content hash are checked against the source.
+    """
+    from discerner.errors import StoreError
+    from discerner.store.transfer import copy_store
+
+    try:
+        version = copy_store(source, destination)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Copied version {version['version']}: {version['users']} users, "
+        f"{version['products']} products, {version['activities']} activities "
+        f"(hash {version['hash']}) to {destination}"
+    )
+
+
 @main.group()
 def accounts() -> None:
     """Manage API accounts (works while the server is running)."""
