@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from discerner.errors import (
     DataFormatError,
@@ -119,7 +119,18 @@ def _handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     own = error.get_response().headers
     kept = {name: own[name] for name in _KEPT_HEADERS if name in own}
-    return error_response(status, _first_sentence(error.description), kept)
+    return error_response(status, _http_message(error), kept)
+
+
+def _http_message(error: HTTPException) -> str:
+    """Say what was not found or not allowed, instead of Werkzeug's generic English."""
+    # Only the routing errors: a view's own `NotFound("...")` already says what it means.
+    if type(error) is NotFound and error.description == NotFound.description:
+        return f"no such endpoint: {request.method} {_shown(request.path)}"
+    if isinstance(error, MethodNotAllowed):
+        allowed = ", ".join(sorted(error.valid_methods or ()))
+        return f"{_shown(request.path)} does not accept {request.method}; it accepts {allowed}"
+    return _first_sentence(error.description)
 
 
 def _handle_store_error(error: StoreError) -> Response:
@@ -140,6 +151,10 @@ def _handle_store_error(error: StoreError) -> Response:
 def _handle_unexpected(error: Exception) -> Response:
     logger.exception("unhandled error: %s", type(error).__name__)
     return error_response(500, "internal server error; the server log has the details")
+
+
+def _shown(path: str, limit: int = 200) -> str:
+    return path if len(path) <= limit else path[:limit] + "…"
 
 
 def _first_sentence(description: str | None) -> str:

@@ -107,8 +107,19 @@ def decimal_pattern(bound: int) -> str:
     return "(?:" + "|".join([*options, digits]) + ")"
 
 
-# One id of a comma-separated list: 0..2**63-1, leading zeros allowed.
-_LISTED_ID = rf"0*(?:{decimal_pattern(MAX_ID)}|0)"
+# A comma-separated list of ids. Any run of digits is accepted: an id past 2**63-1 names no
+# product, so leaving it out changes nothing (and the schema stays readable).
+ID_LIST = r"^\s*[0-9]+(?:\s*,\s*[0-9]+)*\s*$"
+IdList = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": ID_LIST,
+            "description": "Product ids separated by commas, such as `3,17,42`.",
+        }
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -249,23 +260,22 @@ class RecsQuery(_Strict):
     """`GET /users/{user_id}/recs` options."""
 
     n: int = Field(default=10, ge=1, le=1000)
-    exclude: str | None = Field(
-        default=None,
-        pattern=rf"^\s*{_LISTED_ID}(?:\s*,\s*{_LISTED_ID})*\s*$",
-        description="Comma-separated ids.",
+    exclude: IdList | None = Field(
+        default=None, description="Product ids to leave out, separated by commas (`3,17,42`)."
     )
     category: str | None = Field(default=None, min_length=1, max_length=256)
 
     @field_validator("exclude")
     @classmethod
-    def _ids_fit(cls, value: str | None) -> str | None:
-        if value is not None and any(int(part) > MAX_ID for part in value.split(",")):
-            raise ValueError("ids must be at most 2**63 - 1")
+    def _is_an_id_list(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(ID_LIST, value):
+            raise ValueError("must be product ids separated by commas, such as 3,17,42")
         return value
 
     def excluded_ids(self) -> list[int]:
-        """The ids in `exclude`, as integers."""
-        return [int(part) for part in self.exclude.split(",")] if self.exclude else []
+        """The ids in `exclude` that can name a product, as integers."""
+        ids = [int(part) for part in self.exclude.split(",")] if self.exclude else []
+        return [i for i in ids if i <= MAX_ID]
 
 
 class Recommendation(BaseModel):
@@ -325,5 +335,6 @@ def error_message(error: Exception) -> str:
         For example `"score: Input should be a finite number"`.
     """
     first = error.errors(include_url=False)[0]  # type: ignore[attr-defined]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+    where = where.removeprefix(".") or "body"
     return f"{where}: {first['msg'].removeprefix('Value error, ')}"

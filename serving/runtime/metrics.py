@@ -64,7 +64,8 @@ class Metrics:
 
     def response(self) -> Response:
         """The text exposition format."""
-        return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST)
+        # content_type, not mimetype: Flask would append a second `charset=utf-8` to it.
+        return Response(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def status_label(status: int) -> str:

@@ -205,7 +205,8 @@ class ModelHolder:
         report.pop("failed", None)
         if self.champion is not None:
             info = self.champion.info
-            report |= {k: info[k] for k in ("model_class", "loaded_in_seconds") if k in info}
+            if "model_class" in info:
+                report["model_class"] = info["model_class"]
             candidates = self.candidates
             if candidates is not None and candidates.model is self.champion.model:
                 report["precomputed"] = candidates.state

@@ -137,10 +137,10 @@ def test_bulk_post_stores_every_row_in_order(people, store):
         ([{"user_id": 3, "product_id": 1}], "[0].user_id: unknown user 3"),
         (
             [{"user_id": 1, "product_id": 1}, {"user_id": 1, "product_id": 1, "score": "x"}],
-            "1.score",
+            "[1].score: ",
         ),
-        ([{"user_id": 1}], "0.product_id"),
-        ([{"user_id": 0, "product_id": 1}], "0.user_id"),
+        ([{"user_id": 1}], "[0].product_id: "),
+        ([{"user_id": 0, "product_id": 1}], "[0].user_id: "),
         ([], "body"),
         ({"user_id": 1, "product_id": 1}, "body"),
     ],

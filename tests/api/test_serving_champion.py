@@ -103,6 +103,7 @@ def test_ready_reports_the_loaded_champion(api):
     assert body["model"]["version"] == "discerner/1"
     assert body["model"]["state"] == "loaded"
     assert body["model"]["model_class"] == "PureSVD"
+    assert "load_seconds" in body["model"] and "loaded_in_seconds" not in body["model"]
 
 
 def test_recs_come_from_the_champion_on_the_live_history(app, api, store, reference):

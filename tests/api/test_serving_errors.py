@@ -11,13 +11,17 @@ def test_unknown_path_is_404_json(client):
     response = client.get("/nowhere")
     assert response.status_code == 404
     assert response.mimetype == "application/json"
-    assert response.get_json()["error"]["status"] == 404
+    assert response.get_json()["error"] == {
+        "status": 404,
+        "message": "no such endpoint: GET /nowhere",
+    }
 
 
 def test_wrong_method_is_405_json_with_allow(api):
     response = api.put("/users")
     assert response.status_code == 405
     assert response.get_json()["error"]["status"] == 405
+    assert response.get_json()["error"]["message"].startswith("/users does not accept PUT")
     assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
 
 

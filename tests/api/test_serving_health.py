@@ -51,6 +51,7 @@ def test_metrics_are_prometheus_text(client):
     response = client.get("/metrics", headers={"Accept": "text/plain"})
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
+    assert response.headers["Content-Type"].count("charset") == 1
 
 
 def test_health_answers_while_the_app_is_still_being_built(app):
