@@ -32,7 +32,7 @@ FIELDS = ("id", "user", "product", "score", "ts")  # the embedded store's activi
 ROW = np.dtype(
     [("id", ">i8"), ("user", ">i8"), ("product", ">i8"), ("score", ">f8"), ("ts", ">i8")]
 )
-CHUNK_IDS = 1 << 21  # activity ids per worker query (about 80 MB of bytea when dense)
+CHUNK_IDS = 1 << 20  # activity ids per worker query (about 40 MB of bytea when dense)
 WORKERS = 2
 _CHUNK = (
     "SELECT string_agg(int8send(id) || int8send(user_id) || int8send(product_id)"
@@ -68,8 +68,10 @@ def read_snapshot(db: Database, entities: bool = False) -> dict:
             users, products = _ids(conn, "users"), _ids(conn, "products")
         ranges = [] if low is None else _ranges(low, high)
         with ThreadPoolExecutor(WORKERS) as pool:
-            parts = list(pool.map(lambda r: _read_range(db, token, r), _split(ranges)))
-    cols = _assemble([p for batch in parts for p in batch])
+            batches = list(pool.map(lambda r: _read_range(db, token, r), _split(ranges)))
+    parts = [part for batch in batches for part in batch]
+    del batches  # `_assemble` frees each part once copied: no other reference may keep it
+    cols = _assemble(parts)
     picture = {"seq": seq, "users": users, "products": products, "cols": cols}
     return picture | ({"next_ids": next_ids} if entities else {})
 
@@ -127,7 +129,8 @@ def _assemble(parts: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
         position += n
         del cols
     out["ts"] += PG_EPOCH
-    if total > 1 and not (np.diff(out["id"]) > 0).all():  # a range read out of id order
+    ids = out["id"]
+    if total > 1 and not (ids[1:] > ids[:-1]).all():  # a range was read out of id order
         order = np.argsort(out["id"], kind="stable")
         out = {f: column[order] for f, column in out.items()}
     return out
