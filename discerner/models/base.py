@@ -110,6 +110,9 @@ class Recommender:
     def _after_fit(self) -> None:
         """Derive non-saved helpers (also run after `load`)."""
         self.popular_order_ = np.argsort(-self.popularity_, kind="stable")
+        # The popularity fallback's score: each product's share of the fitted users, in [0, 1].
+        self.popular_share_ = self.popularity_ / np.float32(max(len(self.user_ids_), 1))
+        self._item_users: sp.csr_matrix | None = None  # built by the first `_similarities`
 
     def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         """Apply the model's `weighting` to history rows, with the fit-time statistics."""
@@ -218,7 +221,7 @@ class Recommender:
         lengths = np.diff(rows.indptr)
         scores = np.empty((rows.shape[0], rows.shape[1]), dtype=np.float32)
         with_history = np.flatnonzero(lengths > 0)
-        scores[lengths == 0] = self.popularity_
+        scores[lengths == 0] = self.popular_share_
         if len(with_history):
             scores[with_history] = self._scores(rows[with_history])
         if exclude_seen:
@@ -272,7 +275,7 @@ class Recommender:
         if len(columns):
             ranking = self._scores_one(columns, values).astype(np.float32, copy=True)
         else:
-            ranking = self.popularity_.copy()
+            ranking = self.popular_share_.copy()
         ranking[columns] = -np.inf
         if exclude is not None and len(exclude):
             banned = index_of(self.product_ids_, exclude)
@@ -328,7 +331,11 @@ class Recommender:
         return sp.csr_matrix((values.astype(np.float32), columns, indptr), shape=shape)
 
     def similar_products(self, product_ids: Any, n: int = 10) -> pd.DataFrame:
-        """The n products most similar to each product (models with an item similarity).
+        """The n products most similar to each product.
+
+        Models with an item-item notion of their own (item kNN, PureSVD, the blend) use it;
+        the others (user kNN, popularity) use co-occurrence: the cosine of two products'
+        fit-time user sets (see `_similarities`).
 
         Args:
             product_ids: One id or a sequence of ids; products unseen at fit get no rows.
@@ -352,8 +359,22 @@ class Recommender:
         return frame.rename(columns={USER_ID: PRODUCT_ID, PRODUCT_ID: "similar_product_id"})
 
     def _similarities(self, columns: np.ndarray) -> np.ndarray:
-        """Similarity of each given product to every product: dense (len(columns), n_products)."""
-        raise NotImplementedError(f"{type(self).__name__} has no product similarity")
+        """Similarity of each given product to every product: dense (len(columns), n_products).
+
+        The default is item co-occurrence over the fit-time history: sim(i, j) = |U_i ∩ U_j| /
+        sqrt(|U_i| |U_j|), U_i being the users who interacted with product i (any score).
+        Products sharing no user get -inf: they are not similar, only unrelated.
+        """
+        if self._item_users is None:
+            seen = self.user_items_.copy()
+            seen.data = np.ones_like(seen.data, dtype=np.float32)
+            self._item_users = seen.T.tocsr()
+        item_users = self._item_users
+        shared = (item_users[columns] @ item_users.T).toarray().astype(np.float32)
+        users = self.popularity_  # |U_i|: distinct users per product
+        scores = shared / np.sqrt(np.maximum(np.outer(users[columns], users), 1.0))
+        scores[shared == 0] = -np.inf
+        return scores
 
     # --------------------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:

@@ -11,6 +11,9 @@ from discerner.models.base import Recommender
 class Popularity(Recommender):
     """Rank products by the number of distinct users who interacted with them.
 
+    Its score is the product's share of the fitted users, in [0, 1] (0.25: a quarter of the
+    users interacted with it), the same score every model gives its popularity fallback.
+
     The baseline every other model must beat, and the fallback they all use for users
     without history.
 
@@ -23,14 +26,17 @@ class Popularity(Recommender):
         self.duplicates = duplicates
 
     def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
-        return np.broadcast_to(self.popularity_, (rows.shape[0], len(self.popularity_))).copy()
+        share = self.popular_share_
+        return np.broadcast_to(share, (rows.shape[0], len(share))).copy()
 
     def _scores_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return self.popularity_
+        return self.popular_share_
 
 
 class LivePopularity:
     """Products ranked by their number of live activities (ties: lower id first).
+
+    Its score is the product's share of all live activities, in [0, 1].
 
     Built from `Store.product_counts` by the server, so it holds every product with an activity,
     including products created after the champion was trained. Same fast-path face as the library's
@@ -44,7 +50,8 @@ class LivePopularity:
     def __init__(self, product_ids: np.ndarray, counts: np.ndarray):
         order = np.lexsort((product_ids, -np.asarray(counts, dtype=np.float64)))
         self.ranked_ids = np.asarray(product_ids, dtype=np.int64)[order]
-        self.ranked_counts = np.asarray(counts, dtype=np.float64)[order]
+        counts = np.asarray(counts, dtype=np.float64)
+        self.ranked_shares = counts[order] / max(counts.sum(), 1.0)
 
     def recommend_history(
         self,
@@ -56,7 +63,7 @@ class LivePopularity:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The top `n` by live popularity, never one in the history, `exclude` or not `allowed`."""
         banned = np.concatenate([product_ids, exclude if exclude is not None else []])
-        ids, counts = self.ranked_ids, self.ranked_counts
+        ids, counts = self.ranked_ids, self.ranked_shares
         if allowed is not None:
             keep = np.isin(ids, allowed)
             ids, counts = ids[keep], counts[keep]

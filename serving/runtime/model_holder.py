@@ -248,14 +248,14 @@ class ModelHolder:
         return picks, served.version
 
     def similar(self, product_id: int, n: int) -> tuple[list[dict], str]:
-        """Products most similar to `product_id` by the champion; empty without one."""
+        """Products most similar to `product_id` by the champion; empty without one.
+
+        Every library model answers: with its own item similarity, else by co-occurrence.
+        """
         served = self.champion
-        if served is None or not hasattr(served.model, "similar_products"):
+        if served is None:
             return [], self._label()
-        try:
-            frame = served.model.similar_products([product_id], n=n + SPARE)
-        except NotImplementedError:  # a champion without item similarity (popularity)
-            return [], served.version
+        frame = served.model.similar_products([product_id], n=n + SPARE)
         pairs = zip(frame["similar_product_id"], frame["score"], strict=True)
         found = [_pick(p, s) for p, s in pairs if self.store.has_product(int(p))]
         return found[:n], served.version

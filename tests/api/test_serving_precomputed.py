@@ -14,6 +14,7 @@ from serving.runtime.model_holder import ModelHolder, Served
 
 # user -> products; popularity by distinct users: p1 = 3, p2 = 1, p3 = 1 (ties: lower id first)
 HISTORIES = {1: (1, 2), 2: (1, 3), 3: (1,)}
+THIRD = float(np.float32(1 / 3))  # the score of p2 and p3: the share of users who have it
 
 
 @pytest.fixture
@@ -42,7 +43,11 @@ def _lists(candidates, store, users=(1, 2, 3)):
 def test_fill_computes_each_trained_users_list_without_their_history(shop, model):
     candidates = Candidates(model, depth=2)
     candidates.fill(shop)
-    assert _lists(candidates, shop) == {1: ([3], [1.0]), 2: ([2], [1.0]), 3: ([2, 3], [1.0, 1.0])}
+    assert _lists(candidates, shop) == {
+        1: ([3], [THIRD]),
+        2: ([2], [THIRD]),
+        3: ([2, 3], [THIRD, THIRD]),
+    }
     assert (candidates.state["state"], candidates.state["users"]) == ("built", 3)
 
 
@@ -52,8 +57,8 @@ def test_a_list_is_only_given_for_the_history_it_was_computed_from(shop, model):
     old = shop.history_version(3)
     shop.add_activity(3, 2)
     assert candidates.get(3, shop.history_version(3)) is None  # user 3 changed
-    assert candidates.get(3, old) == ([2, 3], [1.0, 1.0])  # (a version no request holds now)
-    assert _lists(candidates, shop, (1, 2)) == {1: ([3], [1.0]), 2: ([2], [1.0])}
+    assert candidates.get(3, old) == ([2, 3], [THIRD, THIRD])  # (a version no request holds now)
+    assert _lists(candidates, shop, (1, 2)) == {1: ([3], [THIRD]), 2: ([2], [THIRD])}
     candidates.put(3, shop.history_version(3), ([3], [1.0]))
     assert candidates.get(3, shop.history_version(3)) == ([3], [1.0])
 
@@ -64,7 +69,7 @@ def test_a_user_whose_trained_products_are_all_gone_gets_an_empty_list(shop, mod
     candidates = Candidates(model, depth=2)
     candidates.fill(shop)
     # User 1 still has p2; deleted products stay in lists (requests skip them).
-    assert _lists(candidates, shop) == {1: ([1, 3], [3.0, 1.0]), 2: ([], []), 3: ([], [])}
+    assert _lists(candidates, shop) == {1: ([1, 3], [1.0, THIRD]), 2: ([], []), 3: ([], [])}
 
 
 class _Source:
@@ -103,7 +108,7 @@ def test_the_holder_serves_precomputed_lists_and_scores_live_after_a_change(shop
     assert _ids(holder, 3, 2, exclude=[2]) == ([3, 4], "m/1")
     shop.add_activity(3, 2)
     assert _ids(holder, 3, 1) == ([3], "m/1")  # never p2, the product just posted
-    assert holder.candidates.get(3, shop.history_version(3)) == ([3], [1.0])  # kept for next time
+    assert holder.candidates.get(3, shop.history_version(3)) == ([3], [THIRD])  # kept for next time
     shop.delete_product(3)
     assert _ids(holder, 3, 1) == ([4], "m/1")  # the model's only pick is gone: the top-up
     assert _ids(holder, 4, 1) == ([1], "popularity")  # the new user's p4 is unknown to it

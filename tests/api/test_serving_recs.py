@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-# Product 1 has 3 users, product 2 has 2, product 3 has 1; product 4 has none.
+# Product 1 has 3 users, product 2 has 2, product 3 has 1; product 4 has none. Popularity's
+# score is the product's share of the 6 activities.
 ACTIVITIES = [(1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3)]
 
 
@@ -25,14 +26,14 @@ def _recs(api, path):
 
 
 def test_popularity_counts_users_and_skips_the_users_products(shop):
-    assert _recs(shop, "/users/1/recs") == [(2, 2.0), (3, 1.0)]
-    assert _recs(shop, "/users/2/recs") == [(3, 1.0)]
+    assert _recs(shop, "/users/1/recs") == [(2, 2 / 6), (3, 1 / 6)]
+    assert _recs(shop, "/users/2/recs") == [(3, 1 / 6)]
     assert _recs(shop, "/users/3/recs") == []
 
 
 def test_a_user_without_history_gets_the_whole_ranking(shop):
-    assert _recs(shop, "/users/4/recs") == [(1, 3.0), (2, 2.0), (3, 1.0)]
-    assert _recs(shop, "/users/4/recs?n=2") == [(1, 3.0), (2, 2.0)]
+    assert _recs(shop, "/users/4/recs") == [(1, 3 / 6), (2, 2 / 6), (3, 1 / 6)]
+    assert _recs(shop, "/users/4/recs?n=2") == [(1, 3 / 6), (2, 2 / 6)]
 
 
 def test_the_model_version_is_in_a_header(shop):
@@ -41,22 +42,22 @@ def test_the_model_version_is_in_a_header(shop):
 
 def test_an_activity_posted_now_is_excluded_at_once(shop):
     shop.post("/users/1/products/2/activities")
-    assert _recs(shop, "/users/1/recs") == [(3, 1.0)]
+    assert _recs(shop, "/users/1/recs") == [(3, 1 / 7)]  # 7 activities now
 
 
 def test_a_deleted_product_is_never_recommended(shop):
     shop.get("/users/4/recs")  # the ranking is fitted before the delete
     shop.delete("/products/1")
-    assert _recs(shop, "/users/4/recs") == [(2, 2.0), (3, 1.0)]
+    assert _recs(shop, "/users/4/recs") == [(2, 2 / 6), (3, 1 / 6)]
 
 
 def test_the_ranking_is_refitted_from_live_data(app, shop):
-    assert _recs(shop, "/users/4/recs?n=1") == [(1, 3.0)]
+    assert _recs(shop, "/users/4/recs?n=1") == [(1, 3 / 6)]
     assert shop.post("/users").get_json() == {"id": 5}
     for user in (1, 2, 5):
         shop.post(f"/users/{user}/products/3/activities")
     app.extensions["discerner"].models.refresh()
-    assert _recs(shop, "/users/4/recs?n=1") == [(3, 4.0)]
+    assert _recs(shop, "/users/4/recs?n=1") == [(3, 4 / 9)]
 
 
 def test_an_empty_store_recommends_nothing(api):
@@ -65,9 +66,9 @@ def test_an_empty_store_recommends_nothing(api):
 
 
 def test_exclude_leaves_products_out(shop):
-    assert _recs(shop, "/users/4/recs?exclude=1,3") == [(2, 2.0)]
+    assert _recs(shop, "/users/4/recs?exclude=1,3") == [(2, 2 / 6)]
     # An id past 2**63-1 names no product: nothing more to leave out.
-    assert _recs(shop, "/users/4/recs?exclude=1,3,99999999999999999999") == [(2, 2.0)]
+    assert _recs(shop, "/users/4/recs?exclude=1,3,99999999999999999999") == [(2, 2 / 6)]
 
 
 def test_an_invalid_exclude_says_what_it_should_be_in_a_short_message(shop):

@@ -9,10 +9,10 @@ RANKING = LivePopularity(np.array([10, 20, 30, 40]), np.array([3, 5, 5, 1]))
 EMPTY = np.empty(0, dtype=np.int64)
 
 
-def test_ranks_by_count_with_ties_to_the_lower_id():
-    ids, counts = RANKING.recommend_history(EMPTY, EMPTY, n=10)
+def test_ranks_by_count_with_ties_to_the_lower_id_scored_by_share_of_activities():
+    ids, shares = RANKING.recommend_history(EMPTY, EMPTY, n=10)
     assert ids.tolist() == [20, 30, 10, 40]
-    assert counts.tolist() == [5.0, 5.0, 3.0, 1.0]
+    assert shares.tolist() == [5 / 14, 5 / 14, 3 / 14, 1 / 14]
 
 
 def test_never_returns_history_or_excluded_products():

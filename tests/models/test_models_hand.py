@@ -22,13 +22,24 @@ def test_popularity_counts_users_and_breaks_ties_by_id():
     model = Popularity().fit(POPULAR)
     recs = model.recommend([4, 99], n=3)
     assert list(recs["product_id"]) == [1, 2, 3, 1, 2, 3]
-    assert list(recs["score"]) == [3.0, 2.0, 1.0, 3.0, 2.0, 1.0]
+    # The score is the share of the 4 fitted users: 3/4, 2/4, 1/4.
+    assert list(recs["score"]) == [0.75, 0.5, 0.25, 0.75, 0.5, 0.25]
     assert list(model.recommend([1], n=5)["product_id"]) == [3, 4]
 
 
 def test_popularity_counts_distinct_users_not_events():
     events = pd.concat([POPULAR, frame([(4, 4)] * 5)])
     assert Popularity(duplicates="sum").fit(events).popularity_.tolist() == [3, 2, 1, 1]
+
+
+@pytest.mark.parametrize("model", [Popularity(), UserKNN(k=2)], ids=["popularity", "user_knn"])
+def test_models_without_an_item_similarity_use_co_occurrence(model):
+    # Users of each product: 1 -> {1, 2, 3}, 2 -> {1, 2}, 3 -> {3}, 4 -> {4}.
+    # sim(1, 2) = |{1, 2}| / sqrt(3 * 2); sim(1, 3) = |{3}| / sqrt(3 * 1); 4 shares no user.
+    similar = model.fit(POPULAR).similar_products([1, 4], n=5)
+    assert similar["product_id"].tolist() == [1, 1]
+    assert similar["similar_product_id"].tolist() == [2, 3]
+    np.testing.assert_allclose(similar["score"], [2 / np.sqrt(6), 1 / np.sqrt(3)], rtol=1e-6)
 
 
 # Users 1, 2 own products 1 and 2; user 3 owns product 3. XᵀX = [[2,2,0],[2,2,0],[0,0,1]]:

@@ -35,7 +35,7 @@ def test_each_user_gets_at_most_their_own_n_without_seen_products(popularity):
         {
             "user_id": [1, 3, 99, 99],  # 99 is unknown: the popularity ranking, largest n = 2
             "product_id": [30, 20, 10, 20],  # user 1 saw 10 and 20; user 3 saw 10 and 30
-            "score": [1.0, 2.0, 3.0, 2.0],
+            "score": np.float32([1 / 3, 2 / 3, 1.0, 2 / 3]).astype(float),  # shares of 3 users
             "rank": [1, 1, 1, 2],
         }
     )
