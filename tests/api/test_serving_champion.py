@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from discerner import config, datasets, tracking, training
-from discerner.models import ItemKNN, PureSVD
+from discerner.models import ItemKNN, PureSVD, UserKNN
 from discerner.store import Store
 from discerner.tracking import registry
 
@@ -41,7 +41,8 @@ def _log_and_register(model, frame, home):
 
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory):
-    """A data folder with a store and two registered versions: 1 (PureSVD, champion), 2 (kNN)."""
+    """A data folder with a store and registered versions 1 (PureSVD, champion), 2 (item kNN)
+    and 3 (user kNN)."""
     home = config.ensure_home(tmp_path_factory.mktemp("champion") / "home")
     data = datasets.generate(n_users=N_USERS, n_products=N_PRODUCTS, n_activities=900, seed=3)
     with Store.open(config.store_dir(home)) as store:
@@ -51,6 +52,7 @@ def trained_home(tmp_path_factory):
     with _tracking(home):
         first = _log_and_register(PureSVD(n_components=6), data.activities, home)
         _log_and_register(ItemKNN(k=10), data.activities, home)
+        _log_and_register(UserKNN(k=10), data.activities, home)
         registry.promote(first.version)
     return home
 
@@ -179,6 +181,21 @@ def test_similar_products_come_from_the_champion(api, reference):
     assert api.get("/products/999/similar").status_code == 404
     unseen = api.post("/products").get_json()["id"]
     assert api.get(f"/products/{unseen}/similar").get_json() == []
+
+
+def test_similar_products_work_when_a_user_knn_serves(app, api):
+    _promote(app, 3)
+    app.extensions["discerner"].models.check()
+    assert api.get("/users/1/recs").headers["X-Model-Version"] == "discerner/3"
+    uri = config.tracking_uri(config.home(app.config["DISCERNER_HOME"]))
+    model, _ = registry.load_champion(tracking_uri=uri)
+    response = api.get("/products/4/similar?n=5")
+    assert response.headers["X-Model-Version"] == "discerner/3"
+    found = response.get_json()
+    assert len(found) == 5  # co-occurrence: every product the model saw has neighbours
+    frame = model.similar_products([4], n=5)
+    assert [r["product_id"] for r in found] == frame["similar_product_id"].tolist()
+    assert all(0 < r["score"] <= 1 for r in found)  # cosines of user sets
 
 
 def _promote(app, version):
