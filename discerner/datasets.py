@@ -1,6 +1,7 @@
 """Data sources: a seeded synthetic generator with planted structure, and interaction file readers.
 
-`generate` makes users, products (with a category) and activities whose right answer is known:
+`generate` makes users, products (with a readable name and a shop category such as `books` or
+`garden`) and activities whose right answer is known:
 each user prefers one category, and most of their activities fall in it, drawn by a long-tailed
 (Zipf-like) product popularity. A recommender that learns should put a user's favourite category
 at the top far more often than popularity does.
@@ -35,7 +36,8 @@ class SyntheticData:
 
     Attributes:
         users: `id`, `category` (the user's favourite product category).
-        products: `id`, `category`, `popularity` (the product's relative weight).
+        products: `id`, `name` (such as "Blue Teapot"), `category` (`books`, `music`, …),
+            `popularity` (the product's relative weight).
         activities: `user_id`, `product_id`, `score`, `timestamp` (validated shape).
     """
 
@@ -115,6 +117,7 @@ def generate(
     products = pd.DataFrame(
         {
             "id": np.arange(1, n_products + 1),
+            "name": _product_names(categories),
             "category": _names(categories),
             "popularity": popularity / popularity.sum(),
         }
@@ -122,8 +125,51 @@ def generate(
     return SyntheticData(users, products, activities)
 
 
+# A small shop: category -> things it sells. Names are made from these, never drawn from the
+# random generator, so the planted structure of a seed does not depend on them.
+SHOP = {
+    "books": ("Novel", "Cookbook", "Atlas", "Poetry Collection", "Biography", "Field Guide"),
+    "music": ("Vinyl Album", "Jazz Record", "Piano Songbook", "Guitar Strings", "Live Album"),
+    "games": ("Board Game", "Card Game", "Puzzle", "Chess Set", "Strategy Game"),
+    "garden": ("Watering Can", "Seed Mix", "Trowel", "Planter", "Hose Reel", "Pruner"),
+    "kitchen": ("Teapot", "Skillet", "Knife Set", "Mixing Bowl", "Coffee Grinder", "Apron"),
+    "toys": ("Kite", "Building Blocks", "Plush Bear", "Toy Train", "Yo-yo"),
+    "sports": ("Football", "Yoga Mat", "Tennis Racket", "Jump Rope", "Water Bottle"),
+    "outdoors": ("Tent", "Backpack", "Lantern", "Sleeping Bag", "Compass"),
+    "beauty": ("Hand Cream", "Soap Bar", "Hair Brush", "Face Mask", "Lip Balm"),
+    "electronics": ("Headphones", "Speaker", "Charger", "Desk Lamp", "Keyboard"),
+    "films": ("Western", "Documentary", "Comedy", "Thriller", "Animated Feature"),
+    "crafts": ("Yarn", "Sketchbook", "Paint Set", "Sewing Kit", "Clay"),
+}
+_ADJECTIVES = (
+    "Blue", "Classic", "Little", "Bright", "Quiet", "Golden", "Wild", "Cosy", "Modern", "Green",
+    "Royal", "Rustic", "Silver", "Sunny", "Deluxe", "Simple", "Northern", "Velvet",
+)  # fmt: skip
+
+
 def _names(categories: np.ndarray) -> np.ndarray:
-    return np.char.add("c", categories.astype(str)).astype(object)
+    """Category names: the shop's, then `category-12`, … when more are asked for."""
+    names = [
+        *SHOP,
+        *(f"category-{i}" for i in range(len(SHOP), int(categories.max(initial=0)) + 1)),
+    ]
+    return np.asarray(names, dtype=object)[categories]
+
+
+def _product_names(categories: np.ndarray) -> np.ndarray:
+    """A readable name per product, unique: "Blue Teapot", "Classic Teapot", … "Blue Teapot 2"."""
+    things = list(SHOP.values())
+    names = np.empty(len(categories), dtype=object)
+    seen = np.zeros(int(categories.max(initial=0)) + 1, dtype=np.int64)
+    for position, category in enumerate(categories.tolist()):
+        kinds = things[category] if category < len(things) else (f"Item of category-{category}",)
+        count = int(seen[category])
+        seen[category] += 1
+        adjective = _ADJECTIVES[(count // len(kinds) + 5 * category) % len(_ADJECTIVES)]
+        name = f"{adjective} {kinds[count % len(kinds)]}"
+        cycle = count // (len(kinds) * len(_ADJECTIVES))
+        names[position] = f"{name} {cycle + 1}" if cycle else name
+    return names
 
 
 def _product_categories(n_products: int, n_categories: int, rng) -> np.ndarray:

@@ -4,6 +4,7 @@ from click.testing import CliRunner
 
 from discerner import config
 from discerner.cli import main
+from discerner.datasets import SHOP
 from discerner.security import verify_password
 from discerner.store import Store
 
@@ -28,6 +29,8 @@ def test_demo_loads_data_and_creates_an_account_once(home):
     assert "Loaded generated" not in second.output
     with Store.open(config.store_dir(home), readonly=True) as store:
         assert store.count_activities() == 200
-        assert store.get_product(1)["category"].startswith("c")
+        product = store.get_product(1)
+        assert product["category"] in SHOP  # books, music, games, garden, kitchen, …
+        assert product["name"][0].isupper()
         (account,) = store.list_accounts()
         assert verify_password(password, account["password_hash"])

@@ -20,7 +20,16 @@ def test_generate_has_the_requested_sizes_and_positive_ids():
     assert activities["score"].between(1, 5).all()
     assert str(activities["timestamp"].dtype) == TIMESTAMP_DTYPE
     assert list(data.products["id"]) == list(range(1, 31))
-    assert set(data.products["category"]) == {f"c{i}" for i in range(5)}
+    assert set(data.products["category"]) == {"books", "music", "games", "garden", "kitchen"}
+    assert data.products["name"].is_unique
+
+
+def test_generated_products_have_readable_unique_names_and_categories():
+    data = generate(n_users=20, n_products=2000, n_activities=100, n_categories=14, seed=1)
+    assert data.products["name"].is_unique
+    books = data.products[data.products["category"] == "books"]["name"]
+    assert books.str.fullmatch(r"[A-Z][a-z]+ [A-Z][A-Za-z -]+( [0-9]+)?").all()
+    assert {"crafts", "category-12", "category-13"} <= set(data.products["category"])
 
 
 def test_generate_is_deterministic_for_a_seed():

@@ -53,7 +53,7 @@ def _sizes(store) -> str:
 
 
 def _load_demo_data(store, users: int, products: int, activities: int, seed: int) -> None:
-    """Products first (with their categories, ids 1..n), then the activities by bulk import."""
+    """Products first (names and categories, ids 1..n), then the activities by bulk import."""
     from tqdm import tqdm
 
     from discerner.datasets import generate
@@ -63,7 +63,8 @@ def _load_demo_data(store, users: int, products: int, activities: int, seed: int
         rows = data.products.itertuples(index=False)
         for row in tqdm(rows, total=len(data.products), desc="products", unit="product"):
             store.create_product(
-                external_id=f"demo-{row.id}", attributes={"category": row.category}
+                external_id=f"demo-{row.id}",
+                attributes={"name": row.name, "category": row.category},
             )
     store.import_interactions(data.activities)
     click.echo(f"Loaded generated demo data: {_sizes(store)}")
