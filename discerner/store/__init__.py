@@ -8,6 +8,8 @@ Reads are served from memory: columnar numpy arrays with a per-user index.
 Where things are
     contract.py        `StoreContract`: the methods callers use and what each promises
     values.py          the limits on ids, scores, times, attributes and page sizes
+    facade.py          `StoreFacade`: the contract's methods that every backend answers by
+                       asking one of its parts (users, products, activities, accounts)
     embedded.py        `Store`: opens the parts below and delegates each method to one of them
     engine.py          how a write becomes durable: the writer's lock, apply + log + wait
                        (group commit), the fall-back to the last durable record; open/close

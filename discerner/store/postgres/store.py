@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from types import TracebackType
 from typing import Self
 
-import numpy as np
 import pandas as pd
 
 from discerner.store import frames
+from discerner.store.facade import StoreFacade
 from discerner.store.postgres import bulk, schema
 from discerner.store.postgres.accounts import Accounts
 from discerner.store.postgres.activities import Activities
@@ -23,7 +22,7 @@ logger = logging.getLogger(__name__)
 POOL_SIZE = 10  # connections per process; $DISCERNER_PG_POOL_SIZE overrides
 
 
-class PostgresStore:
+class PostgresStore(StoreFacade):
     """Users, products, activities and accounts in one PostgreSQL database. Use `open`.
 
     Keeps every promise of `StoreContract` (see there for what each method promises); how
@@ -67,125 +66,6 @@ class PostgresStore:
     def close(self) -> None:
         """Close the connections; every acknowledged write is already committed."""
         self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # ----------------------------------------------------------------- users and products
-
-    def create_user(self, external_id: str | None = None, attributes: dict | None = None) -> dict:
-        """Create a user with the next id."""
-        return self._users.create(external_id, attributes)
-
-    def create_product(
-        self, external_id: str | None = None, attributes: dict | None = None
-    ) -> dict:
-        """Create a product with the next id."""
-        return self._products.create(external_id, attributes)
-
-    def get_user(self, user_id: int) -> dict | None:
-        """The user's dict, or None when there is no user with that id."""
-        return self._users.get(user_id)
-
-    def get_product(self, product_id: int) -> dict | None:
-        """The product's dict, or None when there is no product with that id."""
-        return self._products.get(product_id)
-
-    def get_user_by_external_id(self, external_id: str) -> dict | None:
-        """The user with that external id, or None."""
-        return self._users.get_by_external_id(external_id)
-
-    def get_product_by_external_id(self, external_id: str) -> dict | None:
-        """The product with that external id, or None."""
-        return self._products.get_by_external_id(external_id)
-
-    def has_user(self, user_id: int) -> bool:
-        """Whether a user has this id (a primary-key look-up)."""
-        return self._users.has(user_id)
-
-    def has_product(self, product_id: int) -> bool:
-        """Whether a product has this id (a primary-key look-up)."""
-        return self._products.has(product_id)
-
-    def list_users(self, after: int = 0, limit: int = 1000) -> list[dict]:
-        """Up to `limit` users with id > `after`, ascending by id (keyset pagination)."""
-        return self._users.page(after, limit)
-
-    def list_products(self, after: int = 0, limit: int = 1000) -> list[dict]:
-        """Up to `limit` products with id > `after`, ascending by id (keyset pagination)."""
-        return self._products.page(after, limit)
-
-    def count_users(self) -> int:
-        """Number of users."""
-        return self._users.count()
-
-    def count_products(self) -> int:
-        """Number of products."""
-        return self._products.count()
-
-    def count_activities(self) -> int:
-        """Number of activities."""
-        return self._activities.count()
-
-    def delete_user(self, user_id: int) -> bool:
-        """Delete a user and every activity of theirs in one transaction; False when none."""
-        return self._users.delete(user_id)
-
-    def delete_product(self, product_id: int) -> bool:
-        """Delete a product and every activity with it in one transaction; False when none."""
-        return self._products.delete(product_id)
-
-    # ----------------------------------------------------------------- activities
-
-    def add_activity(
-        self,
-        user_id: int,
-        product_id: int,
-        score: float = 1.0,
-        timestamp: object = None,
-    ) -> dict:
-        """Record that a user did something with a product, durably."""
-        return self._activities.add(
-            [{"user_id": user_id, "product_id": product_id, "score": score, "timestamp": timestamp}]
-        )[0]
-
-    def add_activities(self, rows: list[dict]) -> list[dict]:
-        """Record many activities in one transaction: all or nothing, consecutive ids."""
-        return self._activities.add(rows)
-
-    def list_activities(
-        self,
-        after: int = 0,
-        limit: int = 1000,
-        user_id: int | None = None,
-        product_id: int | None = None,
-    ) -> list[dict]:
-        """Up to `limit` activities with id > `after`, ascending, optionally filtered."""
-        return self._activities.page(after, limit, user_id, product_id)
-
-    def user_history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """(product ids, scores) of a user's activities, oldest first."""
-        return self._activities.history(user_id)
-
-    def history_version(self, user_id: int) -> int:
-        """A number that changes whenever the user's history may have changed."""
-        return self._activities.history_version(user_id)
-
-    def product_counts(self) -> pd.DataFrame:
-        """Per product with activities: product_id, count, score_sum; ascending id."""
-        return self._activities.product_counts()
-
-    def product_categories(self) -> dict[int, str]:
-        """{product id: category} of products that have a category."""
-        return self._activities.product_categories()
 
     # ----------------------------------------------------------------- frames and versions
 
@@ -232,28 +112,6 @@ class PostgresStore:
     def import_interactions(self, frame: pd.DataFrame, progress: bool = True) -> dict:
         """Bulk-load interactions, keeping the frame's ids: one transaction, binary COPY."""
         return bulk.import_interactions(self._db, frame, progress)
-
-    # ----------------------------------------------------------------- accounts
-
-    def create_account(self, username: str, password_hash: str) -> dict:
-        """Add an API account with a new random account_id."""
-        return self._accounts.create(username, password_hash)
-
-    def get_account(self, username: str) -> dict | None:
-        """The account or None (one primary-key look-up: every process sees changes at once)."""
-        return self._accounts.get(username)
-
-    def list_accounts(self) -> list[dict]:
-        """Every account, ordered by username."""
-        return self._accounts.list()
-
-    def set_password(self, username: str, password_hash: str) -> bool:
-        """Replace an account's password hash and bump its token_version (revoking tokens)."""
-        return self._accounts.set_password(username, password_hash)
-
-    def delete_account(self, username: str) -> bool:
-        """Remove an account; False when there is none."""
-        return self._accounts.delete(username)
 
 
 __all__ = ["PostgresStore"]
