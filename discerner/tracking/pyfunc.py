@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,8 @@ from discerner.schema import PRODUCT_ID, RANK, SCORE, USER_ID
 logger = logging.getLogger(__name__)
 
 ARTIFACT_KEY = "recommender"
+# The file `log_model` logs as the model's code (see `pyfunc_model`).
+MODEL_CODE = str(Path(__file__).with_name("pyfunc_model.py"))
 N_COLUMN = "n"
 DEFAULT_N = 10
 # What the model needs at load time besides Discerner itself, pinned to the running versions

@@ -268,7 +268,7 @@ def log_model(model: Any, example_users: np.ndarray) -> mlflow.models.model.Mode
         folder = model.save(Path(scratch) / pyfunc.ARTIFACT_KEY)
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=pyfunc.RecommenderModel(),
+            python_model=pyfunc.MODEL_CODE,  # by code path: no pickled object to trust
             artifacts={pyfunc.ARTIFACT_KEY: str(folder)},
             signature=pyfunc.signature(),
             input_example=pyfunc.input_example(example_users),

@@ -1,6 +1,7 @@
 """The champion guard, registering, promoting, listing and loading versions."""
 
 import math
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -72,6 +73,14 @@ def registered(home, generated):
         info = training.log_model(model, np.array([1, 2]))
     tags = {"run_id": run.info.run_id, "model_class": "Popularity", "model_params": {}}
     return [registry.register(info.model_uri, tags).version for _ in range(2)]
+
+
+def test_the_model_is_logged_as_code_not_as_a_pickled_object(registered):
+    # A pickled `python_model` is what makes MLflow warn about CloudPickle at every training.
+    folder = mlflow.artifacts.download_artifacts("models:/discerner/1")
+    files = {path.name for path in Path(folder).rglob("*")}
+    assert "python_model.pkl" not in files
+    assert "pyfunc_model.py" in files
 
 
 def test_register_numbers_versions_and_tags_them(registered):
