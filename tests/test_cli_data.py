@@ -123,7 +123,10 @@ def test_import_while_a_server_holds_the_store_fails_clearly_and_export_still_wo
         server.create_product()
         server.add_activity(1, 1, 2.0)
         result = _run("import", str(data), "--no-progress")
-        assert result.exit_code == 1 and "open for writing by another process" in result.output
+        assert result.exit_code == 1
+        assert "another process is writing to the store" in result.output
+        assert "stop the server" in result.output and "POST /activities" in result.output
+        assert "read-only" not in result.output  # not a way to import
         exported = _run("export", str(tmp_path / "out"))
         assert exported.exit_code == 0, exported.output
         assert server.count_activities() == 1

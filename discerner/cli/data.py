@@ -9,6 +9,14 @@ import click
 from discerner import config
 from discerner.cli import main
 
+# The store has one writer: while the server runs, it is that writer.
+IMPORT_WHILE_SERVING = (
+    "cannot import: another process is writing to the store (usually `discerner serve`). "
+    "Either stop the server, import, and start it again; or send the rows to the running "
+    "server as JSON through its bulk API, POST /activities (up to 10,000 activities per "
+    "request, all-or-nothing)."
+)
+
 
 @main.command(name="import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=True))
@@ -28,7 +36,7 @@ def import_(path: str, file_format: str, progress: bool) -> None:
     All or nothing: a malformed row stops the import, naming its line, and nothing is kept.
     """
     from discerner.datasets import read_interactions
-    from discerner.errors import DataFormatError, StoreError
+    from discerner.errors import DataFormatError, StoreError, StoreLockedError
     from discerner.store import Store
 
     try:
@@ -36,6 +44,8 @@ def import_(path: str, file_format: str, progress: bool) -> None:
         with Store.open(config.store_dir(config.ensure_home())) as store:
             counts = store.import_interactions(frame, progress=progress)
             totals = (store.count_users(), store.count_products(), store.count_activities())
+    except StoreLockedError:
+        raise click.ClickException(IMPORT_WHILE_SERVING) from None
     except (DataFormatError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
