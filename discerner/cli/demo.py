@@ -43,12 +43,12 @@ DEMO_FAMILIES = ("popularity", "pure_svd", "item_knn", "user_knn")
 )
 def demo(users: int, products: int, activities: int, seed: int, train: bool, url: str) -> None:
     """Prepare the data folder: demo data, a demo account and a champion model, as needed."""
-    from discerner.store import Store
+    from discerner.store import open_store
 
     root = config.ensure_home()
     click.echo(f"Data folder: {root}")
     loopback = is_loopback(url)
-    with Store.open(config.store_dir(root)) as store:
+    with open_store(config.store_url(root)) as store:
         if store.count_activities() == 0:
             _load_demo_data(store, users, products, activities, seed)
         else:

@@ -17,7 +17,7 @@ import pandas as pd
 from discerner import config
 from discerner.datasets import read_interactions
 from discerner.schema import PRODUCT_ID, RANK, SCORE, TIMESTAMP, USER_ID
-from discerner.store import Store
+from discerner.store import open_store
 from discerner.training import pipeline
 
 logger = logging.getLogger(__name__)
@@ -58,10 +58,10 @@ def load_products(
         The products; an empty frame with an `id` column when there is no store.
     """
     if path is None:
-        folder = config.store_dir(config.home(home))
-        if not folder.exists():
+        location = config.store_url(config.home(home))
+        if isinstance(location, Path) and not location.exists():
             return pd.DataFrame({"id": pd.Series([], dtype="int64")})
-        with Store.open(folder, readonly=True) as store:
+        with open_store(location, readonly=True) as store:
             return store.products_frame()
     path = Path(path)
     if path.name == "u.item":

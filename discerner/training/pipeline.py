@@ -28,7 +28,7 @@ from discerner import config, tracking
 from discerner.errors import TrainingError
 from discerner.evaluation import selection
 from discerner.schema import PRODUCT_ID, USER_ID
-from discerner.store import Store
+from discerner.store import open_store
 from discerner.tracking import pyfunc, registry
 from discerner.training import plots
 
@@ -116,7 +116,7 @@ def load_store(home: str | os.PathLike[str] | None = None) -> tuple[pd.DataFrame
     Raises:
         TrainingError: The store holds no activities.
     """
-    with Store.open(config.store_dir(config.home(home)), readonly=True) as store:
+    with open_store(config.store_url(config.home(home)), readonly=True) as store:
         # The version read before and after the copy must agree, or a write slipped between.
         for _ in range(SNAPSHOT_ATTEMPTS):
             interactions = None  # free the stale copy before taking the next
