@@ -13,7 +13,11 @@ EXPERIMENT = "discerner"  # the MLflow experiment of training runs
 
 
 def home(path: str | os.PathLike[str] | None = None) -> Path:
-    """Return the data folder: `path`, else `$DISCERNER_HOME`, else `./discerner-data`.
+    """Return the data folder: `path`, else `$DISCERNER_HOME`, else the nearest `discerner-data`.
+
+    Without either, an existing `discerner-data` folder in the current folder or one of its
+    parents is the data folder, so a notebook whose kernel runs in `notebooks/` finds the
+    project's data; when there is none, `./discerner-data`.
 
     Args:
         path: An explicit folder that wins over the environment.
@@ -21,8 +25,14 @@ def home(path: str | os.PathLike[str] | None = None) -> Path:
     Returns:
         The absolute path of the folder (not created).
     """
-    chosen = path if path is not None else os.environ.get("DISCERNER_HOME") or DEFAULT_HOME
-    return Path(chosen).expanduser().resolve()
+    chosen = path if path is not None else os.environ.get("DISCERNER_HOME")
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / DEFAULT_HOME).is_dir():
+            return folder / DEFAULT_HOME
+    return here / DEFAULT_HOME
 
 
 def ensure_home(path: str | os.PathLike[str] | None = None) -> Path:

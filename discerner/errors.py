@@ -77,3 +77,7 @@ class DuplicateExternalIdError(StoreError, ValueError):
 
 class TrainingError(DiscernerError):
     """Training cannot run: the store holds no activities, or no candidate is left."""
+
+
+class TrackingStoreMissingError(DiscernerError, FileNotFoundError):
+    """A reader asked for the MLflow tracking database of a data folder where none exists."""

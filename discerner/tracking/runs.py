@@ -18,25 +18,41 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from discerner import config
+from discerner.errors import TrackingStoreMissingError
 
 logger = logging.getLogger(__name__)
 
 EXPERIMENT = config.EXPERIMENT
 
 
-def setup(home: str | os.PathLike[str] | None = None, tracking_uri: str | None = None) -> str:
+def setup(
+    home: str | os.PathLike[str] | None = None,
+    tracking_uri: str | None = None,
+    create: bool = True,
+) -> str:
     """Point MLflow at Discerner's tracking store and return its URI.
 
     Args:
-        home: The data folder; default `$DISCERNER_HOME`.
+        home: The data folder; default `$DISCERNER_HOME`, else the nearest `discerner-data`.
         tracking_uri: An explicit tracking URI; default `$MLFLOW_TRACKING_URI`, else SQLite in
             the data folder.
+        create: Create a missing data folder and SQLite database (writers). Readers pass False
+            and get an error instead of a new, empty database.
 
     Returns:
         The tracking URI now in use.
+
+    Raises:
+        TrackingStoreMissingError: `create` is False and there is no tracking database.
     """
-    root = config.ensure_home(home)
+    root = config.ensure_home(home) if create else config.home(home)
     uri = tracking_uri or config.tracking_uri(root)
+    if not create and config.tracking_database_missing(uri):
+        raise TrackingStoreMissingError(
+            f"no MLflow tracking database at {uri.removeprefix('sqlite:///')}: nothing was "
+            "trained in this data folder. Train first (`make serve` or `discerner train`), or "
+            "pass the data folder (`home=...`, DISCERNER_HOME)."
+        )
     _create_database(uri, config.artifact_root(root))
     mlflow.set_tracking_uri(uri)
     logger.debug("MLflow tracking URI: %s", uri)

@@ -1,13 +1,15 @@
 """The notebooks: library-only code with one parameters cell, executed on small generated data."""
 
 import ast
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from discerner import datasets, training
+from discerner import config, datasets, training
+from discerner.errors import TrackingStoreMissingError
 from discerner.models import Popularity, PureSVD
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -110,6 +112,59 @@ def test_tune_notebook_logs_a_search_and_registers_nothing(home, data_file, tmp_
         ]
     )
     assert registry.versions_frame().empty
+
+
+@pytest.fixture
+def project(tmp_path, trained_twice, generated, monkeypatch):
+    """A project folder as `make serve` leaves it: `discerner-data` (store and trained
+    registry) beside `notebooks/`; DISCERNER_HOME unset, as for someone who opened
+    `jupyter lab notebooks/` from the project folder."""
+    from discerner.store import Store
+
+    folder = tmp_path / "project"
+    shutil.copytree(trained_twice[0], folder / "discerner-data")
+    with Store.open(config.store_dir(folder / "discerner-data")) as store:
+        store.import_interactions(generated.activities, progress=False)
+    (folder / "notebooks").mkdir()
+    monkeypatch.delenv("DISCERNER_HOME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return folder
+
+
+def _text(book) -> str:
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    return "\n".join(str(o.get("text", "")) + str(o.get("data", {})) for o in outputs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebooks_opened_from_the_notebooks_folder_find_the_projects_data(project, name):
+    small = {"03-tune": {"n_components": [4], "popularity_exponent": [0.0]}}.get(name, {})
+    book = run_notebook(name, project / "notebooks", **small)
+    assert sorted(p.name for p in (project / "notebooks").iterdir()) == []  # no data, no db
+    assert "IProgress not found" not in _text(book)
+    assert _images(book) >= 2
+
+
+def test_reading_a_data_folder_without_a_tracking_database_is_an_error_not_a_new_one(
+    tmp_path, monkeypatch
+):
+    from discerner import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "discerner-data").mkdir()
+    with pytest.raises(TrackingStoreMissingError, match="nothing was trained"):
+        tracking.setup(tmp_path / "discerner-data", create=False)
+    assert list((tmp_path / "discerner-data").iterdir()) == []
+
+
+def test_home_is_the_nearest_discerner_data_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISCERNER_HOME", raising=False)
+    (tmp_path / "discerner-data").mkdir()
+    (tmp_path / "notebooks" / "deeper").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "notebooks" / "deeper")
+    assert config.home() == tmp_path / "discerner-data"
+    monkeypatch.setenv("DISCERNER_HOME", str(tmp_path / "elsewhere"))
+    assert config.home() == tmp_path / "elsewhere"
 
 
 @pytest.mark.slow
