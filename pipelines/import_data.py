@@ -1,8 +1,9 @@
 """Entry point `import`: bulk-load an interactions file into the store.
 
-Inputs: `--path` (a csv, MovieLens or Parquet file) and `--format`; the store in
-`$DISCERNER_HOME`. Outputs: the rows added to the store (all or nothing); on the MLflow run, the
-file and format as parameters, the counts as metrics and the store's data version as a tag.
+Inputs: `--path` (a csv, MovieLens or Parquet file) and `--format`; the store
+(`$DISCERNER_STORE`, else the one in `$DISCERNER_HOME`). Outputs: the rows added to the store
+(all or nothing); on the MLflow run, the file and format as parameters, the counts as metrics
+and the store's data version as a tag.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import mlflow
 
 from discerner import config, tracking
 from discerner.datasets import FORMATS, read_interactions
-from discerner.store import Store
+from discerner.store import open_store
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     tracking.setup()
     frame = read_interactions(args.path, format=args.format)
-    with Store.open(config.store_dir(config.ensure_home())) as store:
+    with open_store(config.store_url(config.ensure_home())) as store:
         counts = store.import_interactions(frame)
         version = store.data_version()
     with mlflow.start_run(experiment_id=tracking.experiment_id(), run_name="import"):

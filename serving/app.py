@@ -21,13 +21,14 @@ from serving.api.schemas import decimal_pattern
 from serving.runtime.metrics import Metrics, instrument
 from serving.runtime.model_holder import ChampionSource, ModelHolder
 from serving.runtime.state import Services
-from serving.runtime.throttle import LoginThrottle
+from serving.runtime.throttle import LoginThrottle, SharedLoginThrottle
 from serving.runtime.tokens import TokenCache
 
 logger = logging.getLogger(__name__)
 
 # Every setting can also come from an environment variable of the same name.
 DEFAULTS: dict[str, Any] = {
+    "DISCERNER_STORE": "",
     "DISCERNER_SECRET_KEY": "",
     "DISCERNER_TOKEN_SECONDS": 3600,
     "DISCERNER_MAX_BODY_BYTES": 16 * 1024 * 1024,
@@ -135,23 +136,28 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Open the store and build the shared objects in `app.extensions["discerner"]`."""
+    """Open the store and build the shared objects in `app.extensions["discerner"]`.
+
+    The store is `DISCERNER_STORE` (a `postgresql://` URL), else the data folder's embedded
+    store. On PostgreSQL the login limits and the champion's precomputed lists are shared
+    through the database with every other process and host.
+    """
     # Imported on use: the gunicorn master imports this module but never opens a store.
-    from discerner.store import Store
+    from discerner.store import open_store
 
     home = config.ensure_home(app.config["DISCERNER_HOME"])
-    store = Store.open(config.store_dir(home))
+    store = open_store(app.config["DISCERNER_STORE"] or config.store_url(home))
     services = Services(
         store=store,
         models=build_models(app.config, store, home),
-        throttle=build_throttle(app.config),
+        throttle=build_throttle(app.config, store),
         tokens=TokenCache(),
         metrics=Metrics(),
         token_seconds=int(app.config["DISCERNER_TOKEN_SECONDS"]),
     )
     app.extensions["discerner"] = services
     services.metrics.watch(lambda: services)
-    auth.init_auth(app, home)
+    auth.init_auth(app, home, store)
     instrument(app, services.metrics)
     services.models.start()  # the champion loads in the background; /health answers meanwhile
     logger.info("serving data folder %s", home)
@@ -169,13 +175,20 @@ def build_models(settings: Config, store: Any, home: Path) -> ModelHolder:
     )
 
 
-def build_throttle(settings: Config) -> LoginThrottle:
-    """Failed-login limits per username and per client address."""
+def build_throttle(settings: Config, store: Any = None) -> LoginThrottle | SharedLoginThrottle:
+    """Failed-login limits per username and per client address.
+
+    Counted in the store's database when it offers that (PostgreSQL: every process and host
+    counts the same failures), else in this process's memory.
+    """
     limits = {
         "user": int(settings["DISCERNER_LOGIN_FAILURES_PER_USER"]),
         "addr": int(settings["DISCERNER_LOGIN_FAILURES_PER_ADDRESS"]),
     }
-    return LoginThrottle(limits, window=float(settings["DISCERNER_LOGIN_WINDOW_SECONDS"]))
+    window = float(settings["DISCERNER_LOGIN_WINDOW_SECONDS"])
+    if hasattr(store, "login_failures"):
+        return SharedLoginThrottle(store.login_failures(limits, window))
+    return LoginThrottle(limits, window=window)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -30,8 +30,8 @@ def wait_until(condition, timeout: float = 30.0) -> None:
 class LiveServer(ServerProcess):
     """A server process that does not poll the registry unless the test asks for it."""
 
-    def __init__(self, home: Path, **env: str):
-        super().__init__(home, **{"DISCERNER_MODEL_POLL_SECONDS": "3600", **env})
+    def __init__(self, home: Path, workers: int | None = None, **env: str):
+        super().__init__(home, workers=workers, **{"DISCERNER_MODEL_POLL_SECONDS": "3600", **env})
 
     def start(self, timeout: float = 30.0) -> LiveServer:
         super().start(timeout)

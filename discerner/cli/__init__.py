@@ -7,6 +7,7 @@ imports (pandas, mlflow) happen inside the commands so that `discerner --help` s
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 
@@ -16,11 +17,20 @@ from discerner import __version__
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="discerner")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--store",
+    metavar="URL",
+    help="The store: a postgresql:// URL (sets DISCERNER_STORE); default: the embedded store "
+    "in DISCERNER_HOME.",
+)
+def main(verbose: bool, store: str | None) -> None:
     """Discerner: a self-hosted recommendation service.
 
-    All state lives in DISCERNER_HOME (default ./discerner-data).
+    All state lives in DISCERNER_HOME (default ./discerner-data), or, with DISCERNER_STORE
+    (or --store) set to a postgresql:// URL, the data in PostgreSQL and the models in MLflow.
     """
+    if store:
+        os.environ["DISCERNER_STORE"] = store  # every command reads it via config.store_url
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

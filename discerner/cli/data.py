@@ -37,11 +37,11 @@ def import_(path: str, file_format: str, progress: bool) -> None:
     """
     from discerner.datasets import read_interactions
     from discerner.errors import DataFormatError, StoreError, StoreLockedError
-    from discerner.store import Store
+    from discerner.store import open_store
 
     try:
         frame = read_interactions(path, format=file_format)
-        with Store.open(config.store_dir(config.ensure_home())) as store:
+        with open_store(config.store_url(config.ensure_home())) as store:
             counts = store.import_interactions(frame, progress=progress)
             totals = (store.count_users(), store.count_products(), store.count_activities())
     except StoreLockedError:
@@ -59,9 +59,9 @@ def import_(path: str, file_format: str, progress: bool) -> None:
 @click.argument("directory", type=click.Path(file_okay=False))
 def export(directory: str) -> None:
     """Write a consistent Parquet snapshot of the store into DIRECTORY."""
-    from discerner.store import Store
+    from discerner.store import open_store
 
-    with Store.open(config.store_dir(config.home()), readonly=True) as store:
+    with open_store(config.store_url(config.home()), readonly=True) as store:
         version = store.export(directory)
     click.echo(
         f"Exported version {version['version']}: {version['users']} users, "
@@ -99,9 +99,10 @@ def accounts() -> None:
 
 
 def _book():
-    from discerner.store import AccountBook
+    """The accounts of the configured store (a context manager: PostgreSQL connects)."""
+    from discerner.store import open_accounts
 
-    return AccountBook(config.store_dir(config.ensure_home()))
+    return open_accounts(config.store_url(config.ensure_home()))
 
 
 def _password(from_stdin: bool) -> str:
@@ -125,7 +126,9 @@ def accounts_create(name: str, password_stdin: bool) -> None:
 
     try:
         check_username(name)
-        _book().create(name, hash_password(_password(password_stdin)))
+        password = hash_password(_password(password_stdin))
+        with _book() as book:
+            book.create(name, password)
     except (AccountExistsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created account {name}")
@@ -134,7 +137,9 @@ def accounts_create(name: str, password_stdin: bool) -> None:
 @accounts.command(name="list")
 def accounts_list() -> None:
     """List the API accounts."""
-    for account in _book().list():
+    with _book() as book:
+        found = book.list()
+    for account in found:
         click.echo(f"{account['username']}\t{account['created_at']}")
 
 
@@ -142,7 +147,9 @@ def accounts_list() -> None:
 @click.argument("name")
 def accounts_delete(name: str) -> None:
     """Delete the API account NAME."""
-    if not _book().delete(name):
+    with _book() as book:
+        deleted = book.delete(name)
+    if not deleted:
         raise click.ClickException(f"no account named {name!r}")
     click.echo(f"Deleted account {name}")
 
@@ -154,13 +161,13 @@ def accounts_set_password(name: str, password_stdin: bool) -> None:
     """Set a new password for NAME; tokens issued before stop working."""
     from discerner.security import hash_password
 
-    book = _book()
-    if book.get(name) is None:
-        raise click.ClickException(f"no account named {name!r}")
-    try:
-        changed = book.set_password(name, hash_password(_password(password_stdin)))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    with _book() as book:
+        if book.get(name) is None:
+            raise click.ClickException(f"no account named {name!r}")
+        try:
+            changed = book.set_password(name, hash_password(_password(password_stdin)))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
     if not changed:
         raise click.ClickException(f"no account named {name!r}")
     click.echo(f"Password of {name} changed")

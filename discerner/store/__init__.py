@@ -100,6 +100,9 @@ processes and hosts: `discerner.store.postgres`. `open_store` picks the backend 
 """
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from discerner.errors import (
     AccountExistsError,
@@ -132,6 +135,23 @@ def open_store(location: str | os.PathLike[str], readonly: bool = False) -> Stor
     return Store.open(location, readonly=readonly)
 
 
+@contextmanager
+def open_accounts(location: str | os.PathLike[str]) -> Iterator[AccountBook]:
+    """The API accounts of the store at `location`, usable while a server runs on it.
+
+    An embedded store's accounts live in their own file (`AccountBook`), so they can change
+    without the writer's lock; a PostgreSQL store's are a table (the same methods: `create`,
+    `get`, `list`, `set_password`, `delete`).
+    """
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        from discerner.store.postgres import PostgresStore
+
+        with PostgresStore.open(location, pool_size=1) as store:
+            yield store.accounts
+        return
+    yield AccountBook(Path(location))
+
+
 __all__ = [
     "AccountBook",
     "AccountExistsError",
@@ -143,5 +163,6 @@ __all__ = [
     "StoreLockedError",
     "StoreReadOnlyError",
     "check_username",
+    "open_accounts",
     "open_store",
 ]

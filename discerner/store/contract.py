@@ -101,6 +101,11 @@ class StoreContract(Protocol):
         """Whether a live product has this id; cheap enough to call on every request."""
         ...
 
+    def existing_products(self, product_ids: list[int]) -> set[int]:
+        """The ids among `product_ids` that live products have; one look-up for many (a
+        recommendation checks its candidates at once)."""
+        ...
+
     def list_users(self, after: int = 0, limit: int = 1000) -> list[dict]:
         """Up to `limit` live users with id > `after`, ascending by id (a keyset page)."""
         ...

@@ -60,6 +60,10 @@ class Entities:
         # atomic, and an entity's row is in the dict only once its flag is set.
         return self.table.row(entity_id) is not None
 
+    def existing(self, entity_ids: list[int]) -> set[int]:
+        """The ids among `entity_ids` that live entities have."""
+        return {i for i in entity_ids if self.table.row(i) is not None}
+
     def page(self, after: int, limit: int) -> list[dict]:
         """Up to `limit` live entities with id > `after`, ascending."""
         with self.engine.lock:

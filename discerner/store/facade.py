@@ -75,6 +75,10 @@ class StoreFacade:
         """Whether a live product has this id (cheap: every request asks)."""
         return self._products.has(product_id)
 
+    def existing_products(self, product_ids: list[int]) -> set[int]:
+        """The ids among `product_ids` that live products have (one look-up for many)."""
+        return self._products.existing(product_ids)
+
     def list_users(self, after: int = 0, limit: int = 1000) -> list[dict]:
         """Up to `limit` users with id > `after`, ascending by id (keyset pagination)."""
         return self._users.page(after, limit)

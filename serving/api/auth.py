@@ -105,14 +105,21 @@ def check_secret(secret: str, source: str) -> str:
     return secret
 
 
-def init_auth(app: Flask, home: Path) -> JWTManager:
+def init_auth(app: Flask, home: Path, store: object = None) -> JWTManager:
     """Configure flask-jwt-extended so every token failure is the API's own 401 JSON.
+
+    The signing secret is `DISCERNER_SECRET_KEY`, else the store's shared one when it keeps
+    one (PostgreSQL: every server on the database signs and accepts the same tokens), else
+    the data folder's `secret_key` file.
 
     Raises:
         ValueError: The configured or stored secret is shorter than 256 bits.
     """
     if app.config.get("DISCERNER_SECRET_KEY"):
         secret = check_secret(app.config["DISCERNER_SECRET_KEY"], "DISCERNER_SECRET_KEY")
+    elif hasattr(store, "signing_secret"):
+        shared = store.signing_secret(lambda: secrets.token_hex(32))
+        secret = check_secret(shared, "the store's server_secrets table")
     else:
         secret = check_secret(load_secret_key(home), str(home / SECRET_FILE))
     app.config.update(

@@ -9,6 +9,11 @@ Python, with no lock and no numpy computation that would hand the GIL back and f
 request threads. Any change to the history (a new activity, a cascade delete) changes the
 version: the request scores live, and its fresh list replaces the old one. A list is never used
 for a history it was not computed from.
+
+On a store that keeps top lists for every server (PostgreSQL: `top_lists`), a champion's block
+is computed once, by the first process to take the build's lock, and every other process and
+host reads it from there instead of computing it again; history versions come from the same
+database, so a list read from there is checked against the same numbers.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 BATCH = 1024  # users read from the store and scored at once
+SHARED_POLL_SECONDS = 1.0  # how often a process waiting for another's build looks again
 FRESH_LIMIT = 50_000  # lists computed on demand kept at most (about 3 kB each)
 
 TopList = tuple[list[int], list[float]]  # product ids and scores, best first
@@ -34,11 +40,13 @@ class Candidates:
     Args:
         model: The model the lists come from (requests check they are served by the same one).
         depth: Products kept per user.
+        name: The model's registered version (`discerner/3`): names the lists a store shares.
     """
 
-    def __init__(self, model: Any, depth: int):
+    def __init__(self, model: Any, depth: int, name: str | None = None):
         self.model = model
         self.depth = depth
+        self.build = None if name is None else f"{name}@{depth}"
         # ({user: row}, versions and list lengths by row, product ids, scores): one tuple,
         # replaced whole, so a reader never sees parts of two builds.
         self.block: tuple[dict[int, int], list[int], list[int], np.ndarray, np.ndarray] = (
@@ -69,6 +77,50 @@ class Candidates:
         self.fresh[user_id] = (version, top)
 
     def fill(self, store: Any) -> None:
+        """The lists of every user the model was trained on: shared ones when the store keeps
+        them (computed here only by the process holding the build's lock), else computed."""
+        shared = store.top_lists() if self.build and hasattr(store, "top_lists") else None
+        if shared is None:
+            self.compute(store)
+            return
+        started = time.perf_counter()
+        while True:
+            if self._adopt(shared.load(self.build), started):
+                return
+            with shared.building(self.build) as mine:
+                if mine:
+                    if not self._adopt(shared.load(self.build), started):  # built meanwhile?
+                        self.compute(store)
+                        shared.save(self.build, self.depth, self._rows(), self.state["seconds"])
+                        self.state["shared"] = "computed here"
+                    return
+            time.sleep(SHARED_POLL_SECONDS)  # another process is computing this build
+
+    def _adopt(self, loaded: tuple | None, started: float) -> bool:
+        """Take a block read from the store; False when there is none yet."""
+        if loaded is None:
+            return False
+        users, versions, id_lists, score_lists = loaded
+        lengths = [len(ids) for ids in id_lists]
+        ids = np.zeros((len(users), self.depth), np.int64)
+        scores = np.zeros((len(users), self.depth), np.float32)
+        for row, (top, values) in enumerate(zip(id_lists, score_lists, strict=True)):
+            ids[row, : len(top)] = top[: self.depth]
+            scores[row, : len(top)] = values[: self.depth]
+        rows = {int(user): row for row, user in enumerate(users)}
+        self.block = (rows, versions.tolist(), lengths, ids, scores)
+        seconds = round(time.perf_counter() - started, 2)
+        self.state = {"state": "built", "depth": self.depth, "users": len(users)}
+        self.state |= {"seconds": seconds, "shared": "read from the store"}
+        return True
+
+    def _rows(self):
+        rows, versions, lengths, ids, scores = self.block
+        for user, row in rows.items():
+            length = lengths[row]
+            yield user, versions[row], ids[row, :length].tolist(), scores[row, :length].tolist()
+
+    def compute(self, store: Any) -> None:
         """Compute the lists of every user the model was trained on, from the live store."""
         started = time.perf_counter()
         users = self.model.known_users().tolist()
@@ -110,10 +162,11 @@ class Candidates:
                 self.state = {"state": "failed", "depth": self.depth, "reason": reason}
                 return
             logger.info(
-                "precomputed the top %d of %d users in %.1f s",
+                "precomputed the top %d of %d users in %.1f s (%s)",
                 self.depth,
                 self.state["users"],
                 self.state["seconds"],
+                self.state.get("shared", "computed here"),
             )
 
         thread = threading.Thread(target=fill, name="precompute", daemon=True)

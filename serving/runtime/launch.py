@@ -22,10 +22,15 @@ def free_port() -> int:
 
 
 def run_discerner(
-    *args: str, home: Path, timeout: float = 60, **kwargs
+    *args: str, home: Path, timeout: float = 60, env: dict | None = None, **kwargs
 ) -> subprocess.CompletedProcess:
-    """Run `python -m discerner ARGS` with DISCERNER_HOME set; output captured."""
-    env = {**os.environ, "DISCERNER_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    """Run `python -m discerner ARGS` with DISCERNER_HOME (and `env`) set; output captured."""
+    env = {
+        **os.environ,
+        **(env or {}),
+        "DISCERNER_HOME": str(home),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     command = [sys.executable, "-m", "discerner", *args]
     return subprocess.run(command, env=env, capture_output=True, timeout=timeout, **kwargs)
 
@@ -38,16 +43,20 @@ class ServerProcess:
 
     Args:
         home: The data folder.
-        threads: Request threads of the worker (default: the server's own).
-        **env: More environment variables (`DISCERNER_*` settings).
+        threads: Request threads of each worker (default: the server's own).
+        workers: Worker processes (default: one); more need `DISCERNER_STORE` (PostgreSQL).
+        **env: More environment variables (`DISCERNER_*` settings, `DISCERNER_STORE`).
     """
 
-    def __init__(self, home: Path, threads: int | None = None, **env: str):
+    def __init__(
+        self, home: Path, threads: int | None = None, workers: int | None = None, **env: str
+    ):
         self.home = Path(home)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = self.home.parent / f"server-{self.port}.log"
         self.threads = threads
+        self.workers = workers
         self.env = {
             **os.environ,
             "DISCERNER_HOME": str(home),
@@ -63,6 +72,8 @@ class ServerProcess:
         command = [sys.executable, "-m", "discerner", "serve", "--port", str(self.port)]
         if self.threads is not None:
             command += ["--threads", str(self.threads)]
+        if self.workers is not None:
+            command += ["--workers", str(self.workers)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=log, start_new_session=True
@@ -92,7 +103,7 @@ class ServerProcess:
         """Create the API account, or set its password if it exists (`discerner accounts`)."""
         for action in ("create", "set-password"):
             args = ("accounts", action, username, "--password-stdin")
-            done = run_discerner(*args, home=self.home, input=password.encode())
+            done = run_discerner(*args, home=self.home, env=self.env, input=password.encode())
             if done.returncode == 0:
                 return
         raise RuntimeError(f"cannot set up account {username}: {done.stderr.decode()}")
@@ -117,11 +128,22 @@ class ServerProcess:
             return 0
 
     def worker_rss(self) -> int:
-        """Resident bytes of the worker alone."""
+        """Resident bytes of the workers (without the master)."""
+        return sum(self.worker_rss_each())
+
+    def worker_rss_each(self) -> list[int]:
+        """Resident bytes of each worker."""
         try:
-            return sum(c.memory_info().rss for c in psutil.Process(self.process.pid).children())
+            return [c.memory_info().rss for c in psutil.Process(self.process.pid).children()]
         except psutil.Error:
-            return 0
+            return []
+
+    def kill_workers(self) -> list[int]:
+        """SIGKILL the worker processes only (the master starts new ones); their pids."""
+        workers = psutil.Process(self.process.pid).children()
+        for worker in workers:
+            worker.kill()
+        return [worker.pid for worker in workers]
 
     def kill(self) -> None:
         """SIGKILL the whole server (master and worker) and wait for it to be gone."""

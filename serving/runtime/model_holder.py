@@ -169,7 +169,7 @@ class ModelHolder:
             self._state = {"state": "failed", "failed": label, "reason": reason}
             return
         depth = self.precompute_depth
-        candidates = Candidates(loaded.model, depth) if depth > 0 else None
+        candidates = Candidates(loaded.model, depth, label) if depth > 0 else None
         self.candidates = candidates  # set first: requests check it belongs to their model
         self.champion = loaded  # the swap: requests already running keep their reference
         seconds = time.perf_counter() - started
@@ -316,9 +316,14 @@ class ModelHolder:
 
     def _available(self, ids, values, n, excluded=frozenset()) -> list[dict]:
         """The first `n` products that are not excluded and still exist (not deleted)."""
+        wanted = [p for p in ids if p not in excluded]
+        # One look-up for the candidates likely needed (a query, on PostgreSQL), more if short.
+        live = self.store.existing_products(wanted[: n + SPARE])
+        if len(live) < n and len(wanted) > n + SPARE:
+            live |= self.store.existing_products(wanted[n + SPARE :])
         picks = []
         for product_id, score in zip(ids, values, strict=True):
-            if product_id not in excluded and self.store.has_product(product_id):
+            if product_id not in excluded and product_id in live:
                 picks.append({"product_id": product_id, "score": score})
                 if len(picks) == n:
                     break

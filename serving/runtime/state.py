@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from discerner.store import StoreContract
     from serving.runtime.metrics import Metrics
     from serving.runtime.model_holder import ModelHolder
-    from serving.runtime.throttle import LoginThrottle
+    from serving.runtime.throttle import LoginThrottle, SharedLoginThrottle
     from serving.runtime.tokens import TokenCache
 
 
@@ -21,7 +21,7 @@ class Services:
 
     store: StoreContract
     models: ModelHolder
-    throttle: LoginThrottle
+    throttle: LoginThrottle | SharedLoginThrottle
     tokens: TokenCache
     metrics: Metrics
     token_seconds: int

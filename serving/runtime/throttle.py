@@ -9,6 +9,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 SETTLE_SECONDS = 10.0  # longest wait for attempts in progress (a password check takes ~0.1 s)
 
@@ -138,6 +139,48 @@ class LoginThrottle:
             del self._failures[key]
             return None
         return times
+
+
+class SharedLoginThrottle:
+    """`LoginThrottle`'s face over failures counted in the store's database (PostgreSQL).
+
+    Every process and host on the database counts the same failures, so the limits hold for
+    the service as a whole, and a restart forgets nothing. A login holds its place while its
+    password is checked, as with `LoginThrottle`; how is `LoginFailures`'s business.
+
+    Args:
+        failures: The store's shared counts (`PostgresStore.login_failures(limits, window)`).
+    """
+
+    def __init__(self, failures: Any):
+        self.failures = failures
+        self.limits, self.window = failures.limits, failures.window
+
+    @contextmanager
+    def attempt(self, keys: Iterable[str]) -> Iterator[int | None]:
+        """As `LoginThrottle.attempt`: None while the login may go on, else seconds to wait."""
+        held = self.failures.hold(keys)
+        if isinstance(held, int):
+            yield held
+            return
+        failed = True
+        try:
+            yield None
+            failed = False
+        finally:
+            self.failures.release(held, failed)
+
+    def retry_after(self, keys: Iterable[str]) -> int | None:
+        """Seconds to wait before any of `keys` may try again, or None when all may try now."""
+        return self.failures.retry_after(keys)
+
+    def failed(self, keys: Iterable[str]) -> None:
+        """Record one failed login against each key."""
+        self.failures.failed(keys)
+
+    def succeeded(self, key: str) -> None:
+        """Forget the failures of `key` (a username that just logged in)."""
+        self.failures.clear(key)
 
 
 def address_key(address: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Run the app under gunicorn, the production WSGI server (threads in one process)."""
+"""Run the app under gunicorn, the production WSGI server (threads in one or more processes)."""
 
 from __future__ import annotations
 
@@ -189,11 +189,11 @@ def _services(worker: Any) -> Services | None:
     return starting.services() if isinstance(starting, Starting) else None
 
 
-def options(host: str, port: int, threads: int) -> dict[str, Any]:
-    """gunicorn settings: one worker process (the store's writer lock is per process)."""
+def options(host: str, port: int, threads: int, workers: int = 1) -> dict[str, Any]:
+    """gunicorn settings: `workers` processes (more than one only on a shared store)."""
     return {
         "bind": f"{host}:{port}",
-        "workers": 1,
+        "workers": workers,
         "worker_class": "serving.runtime.wsgi.GracefulThreadWorker",
         "threads": threads,
         "keepalive": 5,
@@ -206,15 +206,19 @@ def options(host: str, port: int, threads: int) -> dict[str, Any]:
     }
 
 
-def run(home: Path, host: str, port: int, threads: int = 8, **settings: Any) -> None:
+def run(
+    home: Path, host: str, port: int, threads: int = 8, workers: int = 1, **settings: Any
+) -> None:
     """Serve the API until SIGTERM or SIGINT; in-flight requests finish, then the store closes.
 
     Args:
         home: The data folder.
         host: The address to bind.
         port: The port to bind.
-        threads: Request threads in the one worker process.
+        threads: Request threads in each worker process.
+        workers: Worker processes; more than one needs a store that many processes share
+            (PostgreSQL), checked by the caller (`discerner serve`).
         **settings: More app settings (`DISCERNER_*` keys of `serving.app.DEFAULTS`).
     """
     config = {"DISCERNER_HOME": str(home), **settings}
-    _Server(config, options(host, port, threads)).run()
+    _Server(config, options(host, port, threads, workers)).run()

@@ -15,8 +15,17 @@ Tables
     activities           id bigint, user_id, product_id bigint (each indexed with id),
                          score double precision, timestamp timestamptz
     accounts             username, password_hash, created_at, token_version, account_id
-    login_failures       key, at (for the login throttle across processes)
+    login_failures       key, at, settled (the login throttle across processes and hosts)
     write_counts         16 rows of counters (writes, product_writes, cascades)
+    server_secrets       the token signing secret every server on the database uses
+    top_lists            precomputed top products per (model version, user) with the user's
+                         history version; top_list_builds names the complete builds
+
+What servers share (shared.py)
+    The signing secret (created by the first server that needs one), failed logins (a row
+    per failure; a login holds its place while its password is checked) and each champion's
+    top lists (computed by one process under an advisory lock, read by every other): so
+    `discerner serve --workers N` and servers on many hosts act as one service.
 
 Ids
     Sequences `users_ids`, `products_ids` and `activities_ids` hand out ids, never reused;

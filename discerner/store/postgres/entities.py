@@ -77,6 +77,15 @@ class Entities:
         with self.db.reading() as conn:
             return conn.execute(query, (wanted,)).fetchone()[0]
 
+    def existing(self, entity_ids: list[int]) -> set[int]:
+        """The ids among `entity_ids` that entities have (one index look-up each, one query)."""
+        wanted = [i for i in map(db_id, entity_ids) if i is not None]
+        if not wanted:
+            return set()
+        query = f"SELECT id FROM {self.table} WHERE id = ANY(%s)"
+        with self.db.reading() as conn:
+            return {row[0] for row in conn.execute(query, (wanted,))}
+
     def page(self, after: int, limit: int) -> list[dict]:
         """Up to `limit` entities with id > `after`, ascending."""
         limit = values.limit(limit)

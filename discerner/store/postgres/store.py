@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Self
 
 import pandas as pd
@@ -16,6 +17,7 @@ from discerner.store.postgres.accounts import Accounts
 from discerner.store.postgres.activities import Activities
 from discerner.store.postgres.database import Database
 from discerner.store.postgres.entities import Entities
+from discerner.store.postgres.shared import LoginFailures, TopLists, signing_secret
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +114,25 @@ class PostgresStore(StoreFacade):
     def import_interactions(self, frame: pd.DataFrame, progress: bool = True) -> dict:
         """Bulk-load interactions, keeping the frame's ids: one transaction, binary COPY."""
         return bulk.import_interactions(self._db, frame, progress)
+
+    # ----------------------------------------------------------------- what servers share
+
+    @property
+    def accounts(self) -> Accounts:
+        """The accounts table, with `AccountBook`'s methods (for `discerner accounts`)."""
+        return self._accounts
+
+    def signing_secret(self, make: Callable[[], str]) -> str:
+        """The token signing secret of every server on this database (`make` creates it once)."""
+        return signing_secret(self._db, make)
+
+    def login_failures(self, limits: dict[str, int], window: float) -> LoginFailures:
+        """Failed logins counted in the database, across processes and hosts."""
+        return LoginFailures(self._db, limits, window)
+
+    def top_lists(self) -> TopLists:
+        """Precomputed top lists that one process computes and every process reads."""
+        return TopLists(self._db)
 
 
 __all__ = ["PostgresStore"]

@@ -19,6 +19,7 @@ def test_created_entities_get_increasing_ids_and_json_ready_dicts(store):
     assert store.get_user_by_external_id("u-1") == first
     assert store.get_user(3) is None and store.get_product(2) is None
     assert store.has_user(2) and not store.has_user(3) and not store.has_product(7)
+    assert store.existing_products([1, 7, -1, 2**70, "1"]) == {1}
 
 
 def test_external_ids_are_unique_and_attributes_checked(store):
