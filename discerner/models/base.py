@@ -107,6 +107,30 @@ class Recommender:
     def _fit(self, matrix: sp.csr_matrix) -> None:
         """Learn the model's state from the weighted users x products matrix."""
 
+    def assign(self, **state: Any) -> Recommender:
+        """Take fitted state computed elsewhere (an engine such as Spark) instead of `fit`.
+
+        Args:
+            **state: Every attribute `save` writes for this model: the base state
+                (`user_ids_`, `product_ids_`, `user_items_`, `popularity_`, and `idf_`,
+                `avg_length_` for BM25) and the model's own (`item_factors_`, ...).
+
+        Returns:
+            self, fitted.
+
+        Raises:
+            ValueError: A name is missing or unknown.
+        """
+        bm25 = self._bm25_state if self.weighting == "bm25" else ()
+        names = {*self._base_state, *bm25, *self._state}
+        if set(state) != names:
+            missing, unknown = sorted(names - set(state)), sorted(set(state) - names)
+            raise ValueError(f"{type(self).__name__} state: missing {missing}, unknown {unknown}")
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._after_fit()
+        return self
+
     def _after_fit(self) -> None:
         """Derive non-saved helpers (also run after `load`)."""
         self.popular_order_ = np.argsort(-self.popularity_, kind="stable")
