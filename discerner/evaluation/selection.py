@@ -34,6 +34,9 @@ Grid = Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]]
 # `run(candidate, evaluate)` calls `evaluate()` and returns its metrics; training wraps it in
 # an MLflow child run.
 RunHook = Callable[["Candidate", Callable[[], dict[str, float]]], dict[str, float]]
+# `scorer(model, train, validation, ks)` fits the model on `train` and returns its metrics on
+# `validation` (`score` in this process; an engine such as Spark passes its own).
+Scorer = Callable[[Recommender, Any, Any, Iterable[int]], dict[str, float]]
 
 
 def expand_grid(grid: Grid) -> list[dict]:
@@ -223,6 +226,7 @@ def search(
     ks: Iterable[int] = (10,),
     *,
     run: RunHook | None = None,
+    scorer: Scorer | None = None,
 ) -> list[Scored]:
     """Fit every candidate on `train` and score it on `validation`, in the order given.
 
@@ -232,16 +236,18 @@ def search(
         validation: Held-out interactions to score on.
         ks: Cut-offs of the metrics.
         run: Wraps each candidate's fit and scoring (training logs it as an MLflow run).
+        scorer: Fits and scores one model; default `score` (pandas frames, this process).
 
     Returns:
         One `Scored` per candidate, its model fitted on `train`.
     """
     found = []
+    scorer = scorer or score
     for candidate in tqdm(as_candidates(given), desc="candidates", unit="model"):
         model = candidate.build()
 
         def evaluate_one(model=model) -> dict[str, float]:
-            return score(model, train, validation, ks)
+            return scorer(model, train, validation, ks)
 
         metrics = run(candidate, evaluate_one) if run is not None else evaluate_one()
         logger.info("%s: %s", candidate.name, _brief(metrics))
