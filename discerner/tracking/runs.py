@@ -23,6 +23,10 @@ from discerner.errors import TrackingStoreMissingError
 logger = logging.getLogger(__name__)
 
 EXPERIMENT = config.EXPERIMENT
+# MLflow 3's UI opens an experiment by its kind: without this tag it guesses GenAI and shows an
+# empty traces overview instead of the training runs.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_DEVELOPMENT = "custom_model_development"
 
 
 def setup(
@@ -93,10 +97,14 @@ def experiment_id(name: str = EXPERIMENT, home: str | os.PathLike[str] | None = 
     client = MlflowClient()
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get(EXPERIMENT_KIND) is None:  # created before the tag was set
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_DEVELOPMENT)
         return found.experiment_id
     location = config.artifact_root(config.ensure_home(home)) / name
     logger.info("Creating MLflow experiment %r with artifacts in %s", name, location)
-    return client.create_experiment(name, artifact_location=str(location))
+    return client.create_experiment(
+        name, artifact_location=str(location), tags={EXPERIMENT_KIND: MODEL_DEVELOPMENT}
+    )
 
 
 def local_path(uri: str) -> Path | None:

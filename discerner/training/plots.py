@@ -74,22 +74,69 @@ def metric_against_k(
     return figure
 
 
-def comparison(results: pd.DataFrame, metric: str = "ndcg_at_10") -> Figure:
-    """A horizontal bar per model for one metric, best at the top."""
-    ordered = results.sort_values(metric)
-    figure = Figure(figsize=(6.5, 0.45 * len(ordered) + 1.2), layout="constrained")
+def candidate_metrics(
+    name: str, metrics: dict[str, float], families=("ndcg", "precision", "recall")
+) -> Figure:
+    """One candidate's ranking metrics against the cut-off k: a small figure for its own run.
+
+    Args:
+        name: The candidate's name (the title).
+        metrics: Its metrics, named like `ndcg_at_10`; others are ignored.
+        families: The metric families drawn, one line each.
+
+    Returns:
+        The figure.
+    """
+    long = metrics_by_k(pd.DataFrame([{MODEL: name, **metrics}]))
+    figure = Figure(figsize=(4.5, 3), layout="constrained")
     axes = figure.subplots()
-    axes.barh(ordered[MODEL].astype(str), ordered[metric])
-    for y, value in enumerate(ordered[metric]):
+    for metric in families:
+        part = long[long["metric"] == metric]
+        axes.plot(part["k"], part["value"], marker="o", label=metric)
+    axes.set(xlabel="k", ylabel="value at k", xticks=sorted(long["k"].unique()))
+    axes.set_title(name, fontsize="small")
+    axes.legend(fontsize="small")
+    return figure
+
+
+def comparison(results: pd.DataFrame, metric: str = "ndcg_at_10", top: int = 15) -> Figure:
+    """A horizontal bar per model for one metric, best at the top, each bar labelled.
+
+    The axis is zoomed to the values' range (it does not start at 0), so that differences of a
+    few hundredths between candidates are visible; the labels give the exact values.
+
+    Args:
+        results: Wide metric table (see the module docstring).
+        metric: The metric to compare.
+        top: Draw only the best `top` models (the title says how many were left out).
+    """
+    ranked = results.sort_values(metric, ascending=False)
+    shown = ranked.head(top).iloc[::-1]  # barh draws bottom-up: the best ends on top
+    values = shown[metric].to_numpy(dtype="float64")
+    figure = Figure(figsize=(7, 0.32 * len(shown) + 1.3), layout="constrained")
+    axes = figure.subplots()
+    axes.barh(shown[MODEL].astype(str), values, color="tab:blue")
+    if len(values):
+        low, high = float(values.min()), float(values.max())
+        margin = max(high - low, abs(high) * 0.05, 1e-3)
+        axes.set_xlim(
+            max(low - 0.3 * margin, 0.0) if low >= 0 else low - 0.3 * margin, high + 0.35 * margin
+        )
+    for y, value in enumerate(values):
         axes.annotate(
-            f"{value:.3f}",
+            f"{value:.4f}",
             (value, y),
             xytext=(3, 0),
             textcoords="offset points",
             va="center",
             fontsize="small",
         )
-    axes.set(xlabel=metric, title=f"Candidates by {metric}")
+    left_out = len(ranked) - len(shown)
+    title = f"Candidates by {metric}" + (
+        f" (best {len(shown)} of {len(ranked)})" if left_out else ""
+    )
+    axes.set(xlabel=f"{metric} (axis zoomed to the values)", title=title)
+    axes.tick_params(axis="y", labelsize="small")
     return figure
 
 
@@ -152,10 +199,20 @@ def activity_over_time(interactions: pd.DataFrame, freq: str = "W") -> Figure:
     axes = figure.subplots()
     times = interactions[TIMESTAMP].dropna()
     if len(times):
-        per_period = times.dt.tz_localize(None).dt.to_period(freq).value_counts().sort_index()
-        axes.plot(per_period.index.to_timestamp(), per_period.to_numpy())
-    axes.set(ylabel="interactions", title=f"Activity over time (per {freq})")
+        counts = times.dt.tz_localize(None).dt.to_period(freq).value_counts()
+        # Every period from the first to the last, empty ones as 0: a line across a gap would
+        # claim activity that never happened.
+        periods = pd.period_range(counts.index.min(), counts.index.max(), freq=counts.index.freq)
+        per_period = counts.reindex(periods, fill_value=0)
+        starts = per_period.index.to_timestamp()
+        width = (periods[0].end_time - periods[0].start_time) * 0.9
+        axes.bar(starts, per_period.to_numpy(), width=width, align="edge", color="tab:blue")
+    period = _PERIODS.get(freq, freq)
+    axes.set(ylabel="interactions", title=f"Activity per {period} (empty {period}s show as 0)")
     return figure
+
+
+_PERIODS = {"D": "day", "W": "week", "M": "month", "ME": "month", "Q": "quarter", "Y": "year"}
 
 
 def score_distribution(interactions: pd.DataFrame, bins: int = 20) -> Figure:

@@ -37,6 +37,10 @@ def test_first_training_logs_every_candidate_and_crowns_the_winner(home, generat
             child.data.metrics
         )
         assert child.data.params["model_class"] in {"Popularity", "PureSVD"}
+        plotted = [a.path for a in client.list_artifacts(child.info.run_id, "plots")]
+        assert plotted == ["plots/metrics_against_k.png"]
+    experiment = client.get_experiment(children[0].info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # UI: runs
     logged = {a.path for a in client.list_artifacts(outcome.run_id, "plots")}
     assert logged == {
         "plots/comparison.png",

@@ -49,6 +49,32 @@ def test_comparison_puts_the_best_model_on_top():
     assert [p.get_width() for p in figure.axes[0].patches] == [0.3, 0.4]
 
 
+def test_comparison_shows_the_best_n_on_an_axis_zoomed_to_their_values():
+    scores = 0.16 + 0.04 * np.arange(42) / 41  # 0.16 to 0.20: invisible on an axis from 0
+    wide = pd.DataFrame({"model": [f"m{i}" for i in range(42)], "ndcg_at_10": scores})
+    axes = plots.comparison(wide, "ndcg_at_10", top=10).axes[0]
+    assert len(axes.patches) == 10
+    assert [t.get_text() for t in axes.get_yticklabels()][-1] == "m41"  # the best on top
+    low, high = axes.get_xlim()
+    assert 0.15 < low < scores[-10] and high > scores[-1]
+    assert axes.texts[-1].get_text() == "0.2000"  # each bar is labelled with its value
+    assert "best 10 of 42" in axes.get_title()
+
+
+def test_activity_over_time_counts_empty_weeks_as_zero():
+    days = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-02-26"], utc=True)  # 8 weeks apart
+    frame = pd.DataFrame({"user_id": 1, "product_id": 1, "score": 1.0, "timestamp": days})
+    bars = plots.activity_over_time(frame).axes[0].patches
+    assert [bar.get_height() for bar in bars] == [2, 0, 0, 0, 0, 0, 0, 0, 1]
+
+
+def test_candidate_metrics_draws_one_line_per_family():
+    metrics = {"ndcg_at_5": 0.1, "ndcg_at_10": 0.2, "recall_at_10": 0.3, "fit_seconds": 2.0}
+    axes = plots.candidate_metrics("svd", metrics).axes[0]
+    assert [line.get_label() for line in axes.get_lines()] == ["ndcg", "precision", "recall"]
+    assert axes.get_lines()[0].get_ydata().tolist() == [0.1, 0.2]
+
+
 def test_popularity_bias_has_a_box_per_model():
     recs = {"blockbusters": pd.DataFrame({"product_id": [1, 1, 2]}), "tail": TRAIN.head(0)}
     figure = plots.popularity_bias(recs, TRAIN)
