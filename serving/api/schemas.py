@@ -278,11 +278,24 @@ class RecsQuery(_Strict):
         return [i for i in ids if i <= MAX_ID]
 
 
+SCORE_MEANING = (
+    "How strongly the model named in the `X-Model-Version` header recommends the product: "
+    "higher is better, and the list is sorted by it. A champion model answers with its own "
+    "relevance, comparable within one answer and between answers of the same version, not "
+    "across versions (PureSVD: the user's folded-in factors times the product's, about 0 to 1; "
+    "kNN: a sum of neighbour similarities, larger for longer histories; a blend: standard "
+    "deviations above the average product). "
+    "Popularity (`X-Model-Version: popularity`, for users without a personal signal, and the "
+    "products that top up a champion's list) answers the product's share of all activities, "
+    "in [0, 1]. For similar products, the similarity: a cosine, at most 1."
+)
+
+
 class Recommendation(BaseModel):
     """One recommended product, best first."""
 
     product_id: int
-    score: float
+    score: float = Field(description=SCORE_MEANING)
 
 
 class SimilarQuery(_Strict):

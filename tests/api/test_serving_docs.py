@@ -83,3 +83,11 @@ def test_docs_page_and_its_assets_are_served_locally(client):
             assert response.status_code == 200
             assert "http://" not in response.text and "https://" not in response.text
     assert "https://" not in html and "http://" not in html
+
+
+def test_the_meaning_of_score_and_a_readable_exclude_are_documented(document):
+    score = document["components"]["schemas"]["Recommendation"]["properties"]["score"]
+    assert "X-Model-Version" in score["description"] and "[0, 1]" in score["description"]
+    recs = document["paths"]["/users/{user_id}/recs"]["get"]["parameters"]
+    (exclude,) = [p for p in recs if p["name"] == "exclude"]
+    assert len(exclude["schema"]["anyOf"][0]["pattern"]) < 50  # a pattern a person can read
