@@ -1,7 +1,7 @@
 """Property-based fuzzing of every operation in /openapi.json with schemathesis, authenticated.
 
-The budget is 25 examples per operation (about 30 s in all); `DISCERNER_FUZZ_EXAMPLES=500`
-runs a deeper search by hand.
+The budget is 25 examples per operation (about 30 s in all per store backend, embedded and
+PostgreSQL); `DISCERNER_FUZZ_EXAMPLES=500` runs a deeper search by hand.
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ CONFIG = {
     ]
 }
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=SchemathesisConfig.from_dict(CONFIG))
+
+
+@pytest.fixture(name="settings", params=["embedded", "postgresql"])
+def backend_settings(request):
+    """Every operation is fuzzed on each store backend."""
+    if request.param == "postgresql":
+        return {"DISCERNER_STORE": request.getfixturevalue("postgres_store_url")()}
+    return {}
 
 
 @pytest.fixture
