@@ -30,7 +30,7 @@ from discerner.evaluation import selection
 from discerner.schema import PRODUCT_ID, USER_ID
 from discerner.store import open_store
 from discerner.tracking import pyfunc, registry
-from discerner.training import plots
+from discerner.training import engines, plots
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,12 @@ class TrainSettings:
             None: all); the winner is refitted on all of them.
         experiment: MLflow experiment name.
         home: Data folder; default `$DISCERNER_HOME`.
+        engine: "library" (this process) or "spark" (`discerner.spark`).
+        spark_master: The Spark master URL (engine "spark").
+        spark_conf: Extra Spark settings (engine "spark").
+        data: A Parquet export to train on instead of exporting the store (engine "spark";
+            a folder or URL every Spark executor can read).
+        similarity_threshold: DIMSUM threshold of item similarities on Spark (0: exact).
     """
 
     name: str = registry.MODEL_NAME
@@ -81,6 +87,11 @@ class TrainSettings:
     max_search_users: int | None = DEFAULT_SEARCH_USERS
     experiment: str = tracking.EXPERIMENT
     home: str | os.PathLike[str] | None = None
+    engine: str = "library"
+    spark_master: str = "local[*]"
+    spark_conf: dict[str, str] = field(default_factory=dict)
+    data: str | None = None
+    similarity_threshold: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -171,8 +182,8 @@ def validation_split(
 
 
 # ------------------------------------------------------------------------------ candidates
-def candidate_models(settings: TrainSettings) -> list[selection.Candidate]:
-    """The candidates: `settings.candidates`, else the library's grid of `settings.families`.
+def candidate_models(settings: TrainSettings, grids=None) -> list[selection.Candidate]:
+    """The candidates: `settings.candidates`, else `grids`' (default: the library's) families.
 
     Raises:
         TrainingError: No candidate is left after keeping `settings.families`.
@@ -180,7 +191,7 @@ def candidate_models(settings: TrainSettings) -> list[selection.Candidate]:
     if settings.candidates is not None:
         return selection.as_candidates(settings.candidates)
     try:
-        return selection.library_candidates(settings.families)
+        return selection.library_candidates(settings.families, grids)
     except ValueError as error:
         raise TrainingError(str(error)) from None
 
@@ -190,9 +201,10 @@ def fit_candidates(
     train: pd.DataFrame,
     validation: pd.DataFrame,
     ks: tuple[int, ...],
+    scorer: selection.Scorer | None = None,
 ) -> list[selection.Scored]:
     """`selection.search` with every candidate a nested MLflow run of the active run."""
-    return selection.search(candidates, train, validation, ks, run=_tracked)
+    return selection.search(candidates, train, validation, ks, run=_tracked, scorer=scorer)
 
 
 def _tracked(candidate: selection.Candidate, evaluate) -> dict[str, float]:
@@ -225,15 +237,17 @@ def log_plots(
 ) -> None:
     """Log the metric-against-k, comparison and popularity-bias figures of the candidates.
 
-    The bias plot uses each candidate's top 10 for at most `PLOT_USERS` validation users.
+    The bias plot uses each candidate's top 10 for at most `PLOT_USERS` validation users; it
+    needs the parts as frames here, so Spark training logs the other two only.
     """
-    users = validation[USER_ID].unique()[:PLOT_USERS]
-    tops = {s.name: s.model.recommend(users, n=10)[[PRODUCT_ID]] for s in scored}
     figures = {
         "plots/metric_against_k.png": plots.metric_against_k(table),
         "plots/comparison.png": plots.comparison(table, metric),
-        "plots/popularity_bias.png": plots.popularity_bias(tops, train),
     }
+    if isinstance(train, pd.DataFrame):
+        users = validation[USER_ID].unique()[:PLOT_USERS]
+        tops = {s.name: s.model.recommend(users, n=10)[[PRODUCT_ID]] for s in scored}
+        figures["plots/popularity_bias.png"] = plots.popularity_bias(tops, train)
     for path, figure in figures.items():
         mlflow.log_figure(figure, path)
 
@@ -244,11 +258,12 @@ def score_champion(
     scored: list[selection.Scored],
     train: pd.DataFrame,
     validation: pd.DataFrame,
+    scorer: selection.Scorer = selection.score,
 ) -> tuple[str | None, float | None]:
     """The champion's version and its score on this run's validation split (None: no champion).
 
     A candidate with the champion's exact configuration already has that score; otherwise the
-    configuration is refitted on the training part.
+    configuration is refitted on the training part by `scorer` (the engine's).
     """
     version = registry.champion(settings.name, settings.alias)
     if version is None:
@@ -260,7 +275,11 @@ def score_champion(
         if type(s.model) is type(model) and s.model.get_params() == model.get_params():
             return str(version.version), s.metrics[settings.metric]
     logger.info("re-scoring champion version %s on this validation split", version.version)
-    metrics = selection.score(model, train, validation, settings.ks)
+    try:
+        metrics = scorer(model, train, validation, settings.ks)
+    except TrainingError as error:  # a configuration this engine cannot fit
+        logger.warning("the champion cannot be re-scored here (%s): treated as absent", error)
+        return str(version.version), None
     return str(version.version), metrics[settings.metric]
 
 
@@ -279,7 +298,7 @@ def log_model(model: Any, example_users: np.ndarray) -> mlflow.models.model.Mode
         )
 
 
-def _log_data(interactions: pd.DataFrame, version: dict, settings: TrainSettings) -> None:
+def _log_data(n_interactions: int, version: dict, settings: TrainSettings) -> None:
     mlflow.set_tag("data_version", json.dumps(version, sort_keys=True, default=str))
     tracking.log_new_params(
         {
@@ -289,7 +308,8 @@ def _log_data(interactions: pd.DataFrame, version: dict, settings: TrainSettings
             "metric": settings.metric,
             "ks": ",".join(map(str, settings.ks)),
             "max_search_users": settings.max_search_users,
-            "n_interactions": len(interactions),
+            "n_interactions": n_interactions,
+            "engine": settings.engine,
         }
     )
 
@@ -303,7 +323,7 @@ def train(
     """Run the whole pipeline; see the module docstring.
 
     Args:
-        settings: What to do.
+        settings: What to do, and on which engine (`settings.engine`).
         interactions: Data to train on instead of the store's (notebooks, tests).
         data_version: The data's version; default `frame_version(interactions)`.
 
@@ -314,15 +334,18 @@ def train(
         TrainingError: No data, or no candidate.
     """
     tracking.setup(settings.home)
-    interactions, data_version = data_and_version(settings.home, interactions, data_version)
-    experiment = tracking.experiment_id(settings.experiment, settings.home)
-    with mlflow.start_run(experiment_id=experiment, run_name="train") as run:
-        _log_data(interactions, data_version, settings)
-        table, best, champion = _select(interactions, settings)
-        winner = best.candidate.build().fit(interactions)
-        info = log_model(winner, interactions[USER_ID].unique())
-        version, decision = _register(info, run.info.run_id, best, champion, data_version, settings)
-        mlflow.set_tags({"registered_version": version, "decision": decision.reason})
+    with engines.open_engine(settings) as engine:
+        data, data_version, rows = engine.load(settings, interactions, data_version)
+        experiment = tracking.experiment_id(settings.experiment, settings.home)
+        with mlflow.start_run(experiment_id=experiment, run_name="train") as run:
+            _log_data(rows, data_version, settings)
+            table, best, champion = _select(engine, data, settings)
+            winner = engine.refit(best.candidate.build(), data)
+            info = log_model(winner, engine.example_users(data))
+            version, decision = _register(
+                info, run.info.run_id, best, champion, data_version, settings
+            )
+            mlflow.set_tags({"registered_version": version, "decision": decision.reason})
     logger.info("version %s: %s", version, decision.reason)
     return TrainOutcome(
         run_id=run.info.run_id,
@@ -356,7 +379,7 @@ def tune(
     interactions, data_version = data_and_version(settings.home, interactions, data_version)
     experiment = tracking.experiment_id(settings.experiment, settings.home)
     with mlflow.start_run(experiment_id=experiment, run_name="tune") as run:
-        _log_data(interactions, data_version, settings)
+        _log_data(len(interactions), data_version, settings)
         train_part, validation = validation_split(interactions, settings)
         scored = fit_candidates(candidate_models(settings), train_part, validation, settings.ks)
         table = selection.results_table(scored, settings.metric)
@@ -365,16 +388,17 @@ def tune(
     return run.info.run_id, table
 
 
-def _select(interactions: pd.DataFrame, settings: TrainSettings):
+def _select(engine: engines.Engine, data, settings: TrainSettings):
     """Split, score candidates and the champion; the split is freed when this returns."""
-    train_part, validation = validation_split(interactions, settings)
-    mlflow.log_params({"validation_users": validation[USER_ID].nunique()})
-    scored = fit_candidates(candidate_models(settings), train_part, validation, settings.ks)
+    train_part, validation = engine.split(data, settings)
+    mlflow.log_params({"validation_users": engine.validation_users(validation)})
+    candidates = candidate_models(settings, engine.grids)
+    scored = fit_candidates(candidates, train_part, validation, settings.ks, engine.score)
     table = selection.results_table(scored, settings.metric)
     best = selection.best_of(scored, settings.metric)
     log_plots(table, scored, train_part, validation, settings.metric)
     mlflow.log_text(table.to_csv(index=False), "candidates.csv")
-    champion = score_champion(settings, scored, train_part, validation)
+    champion = score_champion(settings, scored, train_part, validation, engine.score)
     mlflow.log_metrics({f"best_{k}": v for k, v in best.metrics.items()})
     if champion[1] is not None:
         mlflow.log_metric(f"champion_{settings.metric}", champion[1])
