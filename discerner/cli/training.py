@@ -47,6 +47,38 @@ _EXPERIMENT = click.option(
     "The winner is refitted on all users.",
 )
 @_EXPERIMENT
+@click.option(
+    "--engine",
+    type=click.Choice(["library", "spark"]),
+    default="library",
+    show_default=True,
+    help="Fit in this process, or on Apache Spark (pip install 'discerner[spark]', Java 17).",
+)
+@click.option(
+    "--spark-master",
+    default="local[*]",
+    show_default=True,
+    help="Spark master URL (local[N], spark://host:7077, yarn, ...).",
+)
+@click.option(
+    "--data",
+    default=None,
+    help="With --engine spark: a Parquet export (`discerner export DIR`) to train on, as a "
+    "path or URL every executor can read; default: export the store first.",
+)
+@click.option(
+    "--spark-conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A Spark setting, e.g. spark.executor.memory=4g (repeatable).",
+)
+@click.option(
+    "--similarity-threshold",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="With --engine spark: DIMSUM sampling threshold of item similarities (0: exact).",
+)
 def train(
     name: str,
     alias: str,
@@ -56,6 +88,11 @@ def train(
     candidates: str | None,
     max_search_users: int,
     experiment: str,
+    engine: str,
+    spark_master: str,
+    data: str | None,
+    spark_conf: tuple[str, ...],
+    similarity_threshold: float,
 ) -> None:
     """Fit and compare candidates on the store's data, register the best, guard the champion."""
     from discerner import training
@@ -69,12 +106,27 @@ def train(
         families=_families(candidates),
         max_search_users=max_search_users or None,
         experiment=experiment,
+        engine=engine,
+        spark_master=spark_master,
+        spark_conf=_settings(spark_conf),
+        data=data,
+        similarity_threshold=similarity_threshold,
     )
     try:
         outcome = training.train(settings)
     except training.TrainingError as error:
         raise click.ClickException(str(error)) from None
     click.echo(outcome.summary())
+
+
+def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--spark-conf")
+        found[key.strip()] = value.strip()
+    return found
 
 
 def _families(text: str | None) -> tuple[str, ...] | None:

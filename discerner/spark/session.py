@@ -1,0 +1,69 @@
+"""The Spark session of a training run: quiet (no UI, no progress bars), our Python everywhere."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MASTER = "local[*]"
+DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "16",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+
+def start(
+    master: str = DEFAULT_MASTER, conf: Mapping[str, str] | None = None
+) -> tuple[SparkSession, bool]:
+    """Start (or reuse) a session on `master`.
+
+    Executors run this interpreter (`PYSPARK_PYTHON` unless already set), which has Discerner
+    and its dependencies on this machine and on a cluster that shares its environment; on
+    other masters the `discerner` package itself is also shipped with `addPyFile`.
+
+    Args:
+        master: A Spark master URL: `local[*]`, `local[2]`, `spark://host:7077`, `yarn`, ...
+        conf: Extra Spark settings (`spark.executor.memory`, ...), winning over the defaults.
+
+    Returns:
+        (session, owned): owned is False when an active session on the same master was
+        reused; the caller stops only a session it owns.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None and active.sparkContext.master == master:
+        return active, False
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName("discerner-train")
+    for key, value in {**DEFAULTS, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    if not master.startswith("local"):
+        ship_package(session)
+    logger.info("Spark %s on %s", session.version, master)
+    return session, True
+
+
+def ship_package(session: SparkSession) -> None:
+    """Send the `discerner` package to the executors (they still need its dependencies)."""
+    import discerner
+
+    source = Path(discerner.__file__).parent
+    folder = tempfile.mkdtemp(prefix="discerner-spark-")
+    archive = shutil.make_archive(
+        os.path.join(folder, "discerner"), "zip", source.parent, source.name
+    )
+    session.sparkContext.addPyFile(archive)
