@@ -116,8 +116,9 @@ def comparison(results: pd.DataFrame, metric: str = "ndcg_at_10", top: int = 15)
     figure = Figure(figsize=(7, 0.32 * len(shown) + 1.3), layout="constrained")
     axes = figure.subplots()
     axes.barh(shown[MODEL].astype(str), values, color="tab:blue")
-    if len(values):
-        low, high = float(values.min()), float(values.max())
+    finite = values[np.isfinite(values)]  # a metric is NaN when no user could be scored
+    if len(finite):
+        low, high = float(finite.min()), float(finite.max())
         margin = max(high - low, abs(high) * 0.05, 1e-3)
         axes.set_xlim(
             max(low - 0.3 * margin, 0.0) if low >= 0 else low - 0.3 * margin, high + 0.35 * margin

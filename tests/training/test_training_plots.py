@@ -61,6 +61,11 @@ def test_comparison_shows_the_best_n_on_an_axis_zoomed_to_their_values():
     assert "best 10 of 42" in axes.get_title()
 
 
+def test_comparison_draws_metrics_that_could_not_be_computed():
+    wide = pd.DataFrame({"model": ["a", "b"], "ndcg_at_10": [np.nan, np.nan]})
+    assert len(plots.comparison(wide, "ndcg_at_10").axes[0].patches) == 2
+
+
 def test_activity_over_time_counts_empty_weeks_as_zero():
     days = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-02-26"], utc=True)  # 8 weeks apart
     frame = pd.DataFrame({"user_id": 1, "product_id": 1, "score": 1.0, "timestamp": days})
