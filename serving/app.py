@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "DISCERNER_CORS_ORIGINS": "",
     "DISCERNER_TRUSTED_PROXIES": 0,
     "DISCERNER_READ_SECONDS": 30.0,
+    "DISCERNER_ACCOUNT_CACHE_SECONDS": 1.0,
 }
 BLUEPRINTS = (
     health.bp,
@@ -151,7 +152,7 @@ def register_extensions(app: Flask) -> None:
         store=store,
         models=build_models(app.config, store, home),
         throttle=build_throttle(app.config, store),
-        tokens=TokenCache(),
+        tokens=TokenCache(account_seconds=account_cache_seconds(app.config, store)),
         metrics=Metrics(),
         token_seconds=int(app.config["DISCERNER_TOKEN_SECONDS"]),
     )
@@ -173,6 +174,14 @@ def build_models(settings: Config, store: Any, home: Path) -> ModelHolder:
         popularity_seconds=float(settings["DISCERNER_POPULARITY_SECONDS"]),
         precompute_depth=int(settings["DISCERNER_PRECOMPUTE_DEPTH"]),
     )
+
+
+def account_cache_seconds(settings: Config, store: Any) -> float:
+    """How long a token check may reuse an account's look-up: on a store shared through a
+    database, `DISCERNER_ACCOUNT_CACHE_SECONDS` (a query saved per request; the bound on how
+    long a revoked token still works); the embedded store's look-up is a `stat`, so never."""
+    shared = hasattr(store, "login_failures")
+    return float(settings["DISCERNER_ACCOUNT_CACHE_SECONDS"]) if shared else 0.0
 
 
 def build_throttle(settings: Config, store: Any = None) -> LoginThrottle | SharedLoginThrottle:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 from flask import request
@@ -33,14 +34,38 @@ class TokenCache:
     every use. Decoding a JWT costs more than the rest of a small request, which is why this
     exists.
 
+    Accounts are looked up on every use, or, with `account_seconds` > 0, kept that long: on a
+    database store (PostgreSQL) that saves a query per request, and a password change or a
+    deleted account on any host then revokes the account's tokens here within that time.
+
     Args:
         size: Tokens kept at most (least recently used go first).
+        account_seconds: How long an account's token_version and account_id are reused
+            (0: read on every request).
     """
 
-    def __init__(self, size: int = 10_000):
+    def __init__(self, size: int = 10_000, account_seconds: float = 0.0):
         self.size = size
+        self.account_seconds = account_seconds
         self._tokens: OrderedDict[str, Verified] = OrderedDict()
+        self._accounts: dict[str, tuple[float, tuple | None]] = {}
         self._lock = threading.Lock()
+
+    def account(self, username: str, load: Callable[[str], dict | None]) -> tuple | None:
+        """(token_version, account_id) of an account (None when there is none), from `load`
+        or from a look-up at most `account_seconds` old."""
+        now = time.monotonic()
+        if self.account_seconds > 0:
+            found = self._accounts.get(username)
+            if found is not None and found[0] > now:
+                return found[1]
+        account = load(username)
+        current = None if account is None else (account["token_version"], account["account_id"])
+        if self.account_seconds > 0:
+            if len(self._accounts) >= self.size:
+                self._accounts.clear()  # memory stays bounded; the next requests look up again
+            self._accounts[username] = (now + self.account_seconds, current)
+        return current
 
     def get(self, token: str) -> Verified | None:
         """The cached claims of `token`, or None."""
@@ -114,8 +139,9 @@ def is_current(username: str, version: object, account: object) -> bool:
         version: Its `ver` claim: the account's token_version when the token was issued.
         account: Its `aid` claim: the account_id, which a new account of the same name lacks.
     """
-    found = services().store.get_account(username)
-    return found is not None and (found["token_version"], found["account_id"]) == (version, account)
+    current = services()
+    found = current.tokens.account(username, current.store.get_account)
+    return found is not None and found == (version, account)
 
 
 def account_id(claims: dict) -> object:

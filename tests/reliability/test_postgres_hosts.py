@@ -3,6 +3,8 @@ hosts behind a load balancer: they behave as one service."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from live import PASSWORD, USERNAME, LiveServer, run_discerner, wait_until
@@ -72,6 +74,7 @@ def test_two_servers_on_one_database_act_as_one_service(hosts, tmp_path):
     # Revoking the account (from the command line, on the database) revokes it on both hosts.
     done = run_discerner("accounts", "delete", USERNAME, home=tmp_path / "host1", env=one.env)
     assert done.returncode == 0, done.stderr.decode()
+    time.sleep(1.0)  # the bound: an account is looked up again after 1 s at most
     for server in (one, two, one, two):  # both workers of the first host too
         response = requests.get(server.url + "/users?limit=1", headers={"Authorization": token})
         assert response.status_code == 401
