@@ -33,7 +33,7 @@ def test_a_time_outside_the_range_is_400_naming_it_everywhere(api, shop, moment)
     assert RANGE in _error(api.post(ONE, data={"timestamp": moment}), 400)
     batch = [{"user_id": 1, "product_id": 1}, {"user_id": 1, "product_id": 1, "timestamp": moment}]
     message = _error(api.post("/activities", json=batch), 400)
-    assert message.startswith("1.timestamp: ") and RANGE in message
+    assert message.startswith("[1].timestamp: ") and RANGE in message
     assert shop.count_activities() == 0
 
 
@@ -74,7 +74,7 @@ def test_the_document_states_the_range(client):
 def test_a_json_field_of_the_wrong_type_is_400(api, shop, body, where):
     assert _error(api.post(ONE, json=body), 400).startswith(f"{where}: ")
     batch = [{"user_id": 1, "product_id": 1, **body}]
-    assert _error(api.post("/activities", json=batch), 400).startswith(f"0.{where}: ")
+    assert _error(api.post("/activities", json=batch), 400).startswith(f"[0].{where}: ")
     assert shop.count_activities() == 0
 
 
@@ -88,7 +88,7 @@ def test_a_json_field_of_the_wrong_type_is_400(api, shop, body, where):
     ],
 )
 def test_a_batch_row_with_a_number_in_a_string_is_400(api, shop, row):
-    assert _error(api.post("/activities", json=[row]), 400).startswith("0.")
+    assert _error(api.post("/activities", json=[row]), 400).startswith("[0].")
     assert shop.count_activities() == 0
 
 
