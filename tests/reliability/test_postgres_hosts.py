@@ -13,8 +13,13 @@ pytestmark = pytest.mark.slow
 
 
 def _built(server):
-    model = requests.get(server.url + "/ready", timeout=10).json()["model"]
-    return model.get("precomputed", {}).get("state") == "built"
+    """Whether the server's workers have their top lists (asked several times: with two
+    workers, each /ready goes to one, and one may still be starting: a 503 without a model)."""
+    for _ in range(8):
+        model = requests.get(server.url + "/ready", timeout=10).json().get("model", {})
+        if model.get("precomputed", {}).get("state") != "built":
+            return False
+    return True
 
 
 @pytest.fixture
