@@ -62,8 +62,13 @@ def from_pandas(spark: SparkSession, interactions: pd.DataFrame) -> DataFrame:
 
     frame = validate_interactions(interactions).reset_index(drop=True)
     frame = frame.assign(**{ROW: np.arange(len(frame), dtype=np.int64)})
-    frame[TIMESTAMP] = frame[TIMESTAMP].dt.tz_localize(None)
-    return spark.createDataFrame(frame[[USER_ID, PRODUCT_ID, SCORE, TIMESTAMP, ROW]])
+    # Times travel as microseconds (nullable): no time zone for Arrow and pandas to disagree on.
+    stamps = frame[TIMESTAMP]
+    micros = stamps.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    frame[TIMESTAMP] = pd.array(np.where(stamps.isna(), 0, micros), dtype="Int64")
+    frame.loc[stamps.isna().to_numpy(), TIMESTAMP] = pd.NA
+    created = spark.createDataFrame(frame[[USER_ID, PRODUCT_ID, SCORE, TIMESTAMP, ROW]])
+    return created.withColumn(TIMESTAMP, F.timestamp_micros(TIMESTAMP))
 
 
 def validation_split(

@@ -10,7 +10,10 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
+
+from discerner.errors import TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +42,19 @@ def start(
         conf: Extra Spark settings (`spark.executor.memory`, ...), winning over the defaults.
 
     Returns:
-        (session, owned): owned is False when an active session on the same master was
-        reused; the caller stops only a session it owns.
+        (session, owned): owned is False when this process already ran Spark on the same
+        master and that was reused; the caller stops only a session it owns.
+
+    Raises:
+        TrainingError: Spark already runs in this process on another master.
     """
-    active = SparkSession.getActiveSession()
-    if active is not None and active.sparkContext.master == master:
-        return active, False
+    running = SparkContext._active_spark_context  # one context per process, at most
+    if running is not None:
+        if running.master != master:
+            raise TrainingError(
+                f"this process already runs Spark on {running.master}, not {master}: stop it first"
+            )
+        return SparkSession(running), False
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName("discerner-train")
     for key, value in {**DEFAULTS, **(conf or {})}.items():

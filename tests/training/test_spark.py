@@ -1,0 +1,124 @@
+"""Spark training in local mode: the same models as the library's, and a whole `train`."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from discerner.models import ImplicitALS, ItemKNN, PureSVD
+
+pytest.importorskip("pyspark")
+pytestmark = [
+    pytest.mark.slow,
+    # pyspark 4 on pandas 3: its own notice, and pandas' deprecations inside pyspark's Arrow code.
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+    # Spark's Python workers and sockets are closed by the JVM, after the test has moved on.
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+MASTER = "local[2]"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from discerner.spark import session
+
+    started, _ = session.start(MASTER, {"spark.sql.shuffle.partitions": "2"})
+    yield started
+    started.stop()
+
+
+def spark_fit(spark, model, frame):
+    from discerner.spark import data, fit
+
+    prepared = data.prepare(spark, data.from_pandas(spark, frame), model.duplicates)
+    try:
+        return fit.fit(spark, model, prepared, with_history=True)
+    finally:
+        prepared.unpersist()
+
+
+def tops(model, users):
+    recs = model.recommend(users, n=10)
+    return recs.groupby("user_id")["product_id"].apply(tuple)
+
+
+def test_spark_svd_gives_the_library_top_10_for_95_percent_of_users(spark, generated):
+    frame = generated.activities
+    local = PureSVD(n_components=8).fit(frame)
+    distributed = spark_fit(spark, PureSVD(n_components=8), frame)
+    users = local.known_users()
+    assert np.array_equal(distributed.known_users(), users)
+    same = (tops(local, users) == tops(distributed, users)).mean()
+    assert same >= 0.95
+
+
+def random_scores(seed=3, n=3000):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "user_id": rng.integers(1, 151, n),
+            "product_id": rng.zipf(1.4, n) % 80 + 1,
+            "score": rng.uniform(0.5, 5.0, n),
+        }
+    )
+
+
+def test_spark_exact_item_knn_finds_the_cosine_neighbours_of_item_knn(spark):
+    frame = random_scores()
+    params = {"k": 10, "weighting": "none", "beta": 0.2}
+    local = ItemKNN(**params).fit(frame)
+    distributed = spark_fit(spark, ItemKNN(**params), frame)
+    assert np.array_equal(local.known_products(), distributed.known_products())
+    for item in range(local.similarity_.shape[0]):
+        here, there = local.similarity_[item], distributed.similarity_[item]
+        assert set(here.indices) == set(there.indices), item
+    np.testing.assert_allclose(
+        local.similarity_.toarray(), distributed.similarity_.toarray(), rtol=1e-4, atol=1e-6
+    )
+
+
+def test_als_fold_in_of_a_fitted_user_gives_back_their_trained_vector(spark, generated):
+    model = spark_fit(spark, ImplicitALS(n_factors=8, iterations=15), generated.activities)
+    rows = model.user_items_
+    close = []
+    for row in range(rows.shape[0]):
+        columns = rows.indices[rows.indptr[row] : rows.indptr[row + 1]]
+        values = rows.data[rows.indptr[row] : rows.indptr[row + 1]]
+        folded = model.fold_in(columns, model._weigh_one(columns, values))
+        trained = model.user_factors_[row]
+        cosine = folded @ trained / (np.linalg.norm(folded) * np.linalg.norm(trained))
+        close.append(
+            cosine > 0.99 and np.linalg.norm(folded - trained) < 0.1 * np.linalg.norm(trained)
+        )
+    assert np.mean(close) >= 0.95
+
+
+def test_large_user_ids_are_reindexed_for_als_and_mapped_back(spark):
+    frame = random_scores(n=800)
+    frame["user_id"] += 2**40
+    model = spark_fit(spark, ImplicitALS(n_factors=4, iterations=3), frame)
+    assert model.known_users().min() > 2**40
+    assert np.abs(model.user_factors_).sum(axis=1).min() > 0
+    recs = model.recommend(model.known_users()[:3], n=5)
+    assert set(recs["user_id"]) == set(model.known_users()[:3])
+
+
+def test_discerner_train_engine_spark_registers_a_model_the_server_loads(spark, store_home):
+    from discerner.cli import main
+    from discerner.tracking import registry
+
+    result = CliRunner().invoke(
+        main,
+        ["train", "--engine", "spark", "--spark-master", MASTER, "--candidates", "pure_svd"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "Registered version 1: promoted to champion" in result.output
+    model, info = registry.load_champion()
+    assert info["version"] == "1"
+    assert info["model_class"] == "PureSVD"
+    ids, scores = model.recommend_history(model.known_products()[:3], np.ones(3), n=5)
+    assert len(ids) == 5 and not set(ids) & set(model.known_products()[:3])
+    assert np.all(np.diff(scores) <= 0)
