@@ -87,7 +87,7 @@ def external_id(value: object) -> str | None:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= MAX_EXTERNAL_ID:
         raise ValueError(f"external_id must be a string of 1-{MAX_EXTERNAL_ID} characters")
-    return value
+    return _no_nul(value, "external_id")
 
 
 def attributes(values: dict | None) -> dict | None:
@@ -117,6 +117,14 @@ def attributes(values: dict | None) -> dict | None:
     return out or None
 
 
+def _no_nul(text: str, what: str) -> str:
+    # NUL is no character of any text a shop stores, and PostgreSQL cannot store it: every
+    # backend refuses it alike.
+    if "\x00" in text:
+        raise ValueError(f"{what} must not contain the NUL character (U+0000)")
+    return text
+
+
 def attribute(name: str, value: object) -> str | int | float | bool:
     """One attribute's value, checked: text, a number or a boolean, within the limits."""
     if isinstance(value, np.generic):
@@ -124,7 +132,7 @@ def attribute(name: str, value: object) -> str | int | float | bool:
     if isinstance(value, str):
         if len(value) > MAX_ATTRIBUTE_TEXT:
             raise ValueError(f"attribute {name!r} must be at most {MAX_ATTRIBUTE_TEXT} characters")
-        return value
+        return _no_nul(value, f"attribute {name!r}")
     if isinstance(value, bool):
         return value
     if not isinstance(value, int | float):

@@ -31,6 +31,7 @@ Score = Annotated[float, Field(allow_inf_nan=False, description="A finite number
 AttributeValue = str | bool | int | float
 _ATTRIBUTE_NAME = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{values.MAX_ATTRIBUTE_NAME - 1}}}")
 _RESERVED = values.RESERVED
+NO_NUL = "^[^\\x00]*$"  # text without the NUL character, which no backend stores
 # What the attribute checks below (and the store's) accept, published so that clients (and
 # fuzzers) know it. Each keyword applies to its own type: maxLength to text, the bounds to
 # numbers. external_id is a field, not an attribute, so a body may hold one more property.
@@ -38,6 +39,7 @@ _ATTRIBUTES_SCHEMA = {
     "additionalProperties": {
         "type": ["string", "number", "boolean"],
         "maxLength": values.MAX_ATTRIBUTE_TEXT,
+        "pattern": NO_NUL,
         "minimum": values.MIN_ATTRIBUTE_NUMBER,
         "maximum": values.MAX_ATTRIBUTE_NUMBER,
     },
@@ -136,7 +138,7 @@ def _reject_bool(value: Any) -> Any:
 class Credentials(_Strict):
     """`POST /token` body, as form fields or JSON."""
 
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -152,7 +154,9 @@ class EntityCreate(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra=_ATTRIBUTES_SCHEMA)
 
-    external_id: str | None = Field(default=None, min_length=1, max_length=values.MAX_EXTERNAL_ID)
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=values.MAX_EXTERNAL_ID, pattern=NO_NUL
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -350,4 +354,6 @@ def error_message(error: Exception) -> str:
     first = error.errors(include_url=False)[0]  # type: ignore[attr-defined]
     where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
     where = where.removeprefix(".") or "body"
+    if first["type"] == "string_pattern_mismatch" and first["ctx"]["pattern"] == NO_NUL:
+        return f"{where}: must not contain the NUL character (U+0000)"
     return f"{where}: {first['msg'].removeprefix('Value error, ')}"

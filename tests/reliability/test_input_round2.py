@@ -166,6 +166,7 @@ def test_the_document_states_the_attribute_limits(client):
         assert schema["additionalProperties"] == {
             "type": ["string", "number", "boolean"],
             "maxLength": 1024,
+            "pattern": "^[^\\x00]*$",
             "minimum": -(2**63),
             "maximum": 2**63 - 1,
         }
@@ -183,3 +184,16 @@ def test_a_value_the_store_refuses_after_the_schema_is_400_not_500(api, shop, mo
     monkeypatch.setattr(shop, "add_activities", refuse)
     for path, body in ((ONE, {}), ("/activities", [{"user_id": 1, "product_id": 1}])):
         assert _error(api.post(path, json=body), 400) == "score must be finite, got inf"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/users", {"external_id": "a\u0000b"}),
+        ("/products", {"category": "books\u0000"}),
+        ("/token", {"username": "al\u0000ice", "password": "pw"}),
+    ],
+)
+def test_text_with_the_nul_character_is_400(api, store, path, body):
+    assert "must not contain the NUL character" in _error(api.post(path, json=body), 400)
+    assert store.count_users() == store.count_products() == 0

@@ -90,3 +90,17 @@ def test_an_external_id_over_256_characters_is_refused(store):
     with pytest.raises(ValueError, match="1-256 characters"):
         store.create_user(external_id="e" * 257)
     assert store.count_users() == 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda store: store.create_user(external_id="a\x00b"),
+        lambda store: store.create_product(attributes={"category": "books\x00"}),
+    ],
+    ids=["external_id", "attribute"],
+)
+def test_text_with_the_nul_character_is_refused_and_nothing_is_created(store, make):
+    with pytest.raises(ValueError, match="NUL"):
+        make(store)
+    assert store.count_users() == store.count_products() == 0
