@@ -1,6 +1,6 @@
 """Fixtures of the embedded store's own tests: a store folder and a writer without background work.
 
-The contract suite (`contract/`) has its own `store` and `shop`, one per backend.
+The contract suite (`contract/`) has its own `store`, one per backend; `shop` builds on it.
 """
 
 import pytest

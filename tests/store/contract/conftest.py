@@ -86,13 +86,3 @@ def store(backend):
     opened = backend.open()
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def shop(store):
-    """Two users (ids 1, 2) and three products (ids 1-3, categories a, a, b)."""
-    for _ in range(2):
-        store.create_user()
-    for category in ("a", "a", "b"):
-        store.create_product(attributes={"category": category})
-    return store
