@@ -15,10 +15,11 @@ import logging
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pyspark.mllib.linalg import Vectors
+from pyspark.mllib.linalg import Vectors, VectorUDT
 from pyspark.mllib.linalg.distributed import RowMatrix
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
 
 from discerner.errors import TrainingError
 from discerner.models import ImplicitALS, ItemKNN, Popularity, PureSVD, Recommender
@@ -111,8 +112,15 @@ def history_state(prepared: Prepared) -> dict:
 
 
 # ----------------------------------------------------------------------------- row matrix
-def row_matrix(weighted: DataFrame, n_columns: int, scale: np.ndarray | None = None) -> RowMatrix:
-    """The weighted users x products matrix as a RowMatrix of sparse rows (one per user)."""
+def row_matrix(weighted: DataFrame, n_columns: int, scale: np.ndarray | None = None):
+    """The weighted users x products matrix as a RowMatrix of sparse rows (one per user).
+
+    The rows are built once in Python and cached as a DataFrame in the JVM: the SVD's Lanczos
+    iterations pass over them many times without coming back to Python.
+
+    Returns:
+        (the RowMatrix, the cached rows to unpersist when done).
+    """
     rows = weighted.groupBy(USER_ID).agg(
         F.sort_array(F.collect_list(F.struct(COLUMN, WEIGHT))).alias("entries")
     )
@@ -122,9 +130,11 @@ def row_matrix(weighted: DataFrame, n_columns: int, scale: np.ndarray | None = N
         values = np.asarray([entry[1] for entry in row.entries], dtype=np.float64)
         if scale is not None:
             values = values * scale[columns]
-        return Vectors.sparse(n_columns, columns, values)
+        return (Vectors.sparse(n_columns, columns, values),)
 
-    return RowMatrix(rows.rdd.map(vector), numCols=n_columns)
+    schema = StructType([StructField("row", VectorUDT())])
+    frame = weighted.sparkSession.createDataFrame(rows.rdd.map(vector), schema).cache()
+    return RowMatrix(frame), frame
 
 
 def svd_state(model: PureSVD, weighted: DataFrame, prepared: Prepared) -> dict:
@@ -132,8 +142,11 @@ def svd_state(model: PureSVD, weighted: DataFrame, prepared: Prepared) -> dict:
     scale = popularity_scaling(prepared.popularity, model.popularity_exponent)
     n_products = len(prepared.product_ids)
     rank = max(1, min(model.n_components, min(prepared.n_users, n_products) - 1))
-    matrix = row_matrix(weighted, n_products, scale.astype(np.float64))
-    factors = matrix.computeSVD(rank, computeU=False).V.toArray()
+    matrix, rows = row_matrix(weighted, n_products, scale.astype(np.float64))
+    try:
+        factors = matrix.computeSVD(rank, computeU=False).V.toArray()
+    finally:
+        rows.unpersist()
     if factors.shape[1] < rank:  # singular values below rCond are left out: pad with zeros
         factors = np.pad(factors, ((0, 0), (0, rank - factors.shape[1])))
     return {"item_factors_": np.ascontiguousarray(factors, dtype=np.float32), "item_scale_": scale}
@@ -158,7 +171,8 @@ def knn_state(
     columns = spark.createDataFrame(
         pd.DataFrame({COLUMN: np.arange(n_products, dtype=np.int32), "penalty": penalty})
     ).join(norms, COLUMN)
-    similar = row_matrix(weighted, n_products).columnSimilarities(threshold)
+    matrix, rows = row_matrix(weighted, n_products)
+    similar = matrix.columnSimilarities(threshold)
     cosine = similar.entries.map(lambda e: (int(e.i), int(e.j), float(e.value))).toDF(
         ["i", "j", "cosine"]
     )
@@ -183,6 +197,7 @@ def knn_state(
         .select("i", "j", "value")
         .toPandas()
     )
+    rows.unpersist()
     matrix = sp.csr_matrix(
         (top["value"].to_numpy(np.float32), (top["i"].to_numpy(), top["j"].to_numpy())),
         shape=(n_products, n_products),
