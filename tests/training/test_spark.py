@@ -4,19 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from spark_marks import SPARK_TESTS
 
 from discerner.models import ImplicitALS, ItemKNN, PureSVD
 
 pytest.importorskip("pyspark")
-pytestmark = [
-    pytest.mark.slow,
-    # pyspark 4 on pandas 3: its own notice, and pandas' deprecations inside pyspark's Arrow code.
-    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-    # Spark's Python workers and sockets are closed by the JVM, after the test has moved on.
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-]
+pytestmark = SPARK_TESTS
 MASTER = "local[2]"
 
 
