@@ -24,7 +24,6 @@ reported. Exits 1 when a target is missed: PostgreSQL writes >= 0.5 x embedded, 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import shutil
 import statistics
@@ -36,7 +35,7 @@ from pathlib import Path
 import requests
 
 from benchmarks.bench_api import POST_SCRIPT, PRODUCTS, USERS, _setup, _wrk
-from benchmarks.bench_serving import FULL, QUICK, RECS_SCRIPT, prepare
+from benchmarks.bench_serving import RECS_SCRIPT, load_options, prepare
 from discerner import config
 from discerner.localpg import LocalPostgres
 from serving.runtime.launch import ServerProcess
@@ -149,20 +148,9 @@ def recommendations(folder: Path, admin_url: str, sizes: dict, duration: float, 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print markdown tables; 1 when a target is missed."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.bench_postgres_serving", description=__doc__
-    )
-    parser.add_argument("--quick", action="store_true", help="a small store, short runs")
-    parser.add_argument("--dir", type=Path, help="keep the prepared embedded store here (reused)")
-    parser.add_argument("--duration", type=float, help="seconds per load run")
-    parser.add_argument("--rounds", type=int, help="rounds of every load")
-    args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is missing: apt-get update && apt-get install -y wrk")
+    args, sizes, duration, rounds = load_options("benchmarks.bench_postgres_serving", __doc__, argv)
+    if args is None:
         return 1
-    sizes = QUICK if args.quick else FULL
-    duration = args.duration or (3.0 if args.quick else 10.0)
-    rounds = args.rounds or (2 if args.quick else 3)
     with contextlib.ExitStack() as stack:
         root = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         root.mkdir(parents=True, exist_ok=True)

@@ -145,20 +145,28 @@ def _version(session: requests.Session, server: ServerProcess) -> str:
     return session.get(server.url + "/users/1/recs").headers["X-Model-Version"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print a markdown table; 1 when a target is missed."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_serving", description=__doc__)
+def load_options(module: str, doc: str | None, argv: list[str] | None):
+    """The options of a serving load benchmark: (args, sizes, duration, rounds); args None
+    (after saying why) when `wrk` is missing."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc)
     parser.add_argument("--quick", action="store_true", help="a small store, short runs")
-    parser.add_argument("--dir", type=Path, help="keep the prepared data folder here (reused)")
+    parser.add_argument("--dir", type=Path, help="keep the prepared data here (reused)")
     parser.add_argument("--duration", type=float, help="seconds per load run")
-    parser.add_argument("--rounds", type=int, help="alternating rounds for the ratio")
+    parser.add_argument("--rounds", type=int, help="rounds of every load")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get update && apt-get install -y wrk")
-        return 1
+        return None, None, None, None
     sizes = QUICK if args.quick else FULL
     duration = args.duration or (3.0 if args.quick else 10.0)
-    rounds = args.rounds or (2 if args.quick else 3)
+    return args, sizes, duration, args.rounds or (2 if args.quick else 3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print a markdown table; 1 when a target is missed."""
+    args, sizes, duration, rounds = load_options("benchmarks.bench_serving", __doc__, argv)
+    if args is None:
+        return 1
     with contextlib.ExitStack() as stack:
         root = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         home = root / "home"
