@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 SETTLE_SECONDS = 10.0  # longest wait for attempts in progress (a password check takes ~0.1 s)
@@ -44,8 +44,7 @@ class LoginThrottle:
         self._checking: Counter[str] = Counter()  # attempts whose password is being checked
         self._settled = threading.Condition(threading.Lock())
 
-    @contextmanager
-    def attempt(self, keys: Iterable[str]) -> Iterator[int | None]:
+    def attempt(self, keys: Iterable[str]) -> AbstractContextManager[int | None]:
         """Hold one of the remaining attempts of every key while a password is checked.
 
         When the attempts in progress could fill a key's limit, this waits for one of them to
@@ -59,16 +58,7 @@ class LoginThrottle:
             The attempt counts as a failure if the block raises, as a success if it returns.
         """
         keys = tuple(keys)
-        wait = self._hold(keys)
-        if wait is not None:
-            yield wait
-            return
-        failed = True
-        try:
-            yield None
-            failed = False
-        finally:
-            self._release(keys, failed)
+        return _checking(self._hold(keys), lambda failed: self._release(keys, failed))
 
     def retry_after(self, keys: Iterable[str]) -> int | None:
         """Seconds to wait before any of `keys` may try again, or None when all may try now."""
@@ -141,6 +131,21 @@ class LoginThrottle:
         return times
 
 
+@contextmanager
+def _checking(wait: int | None, release: Callable[[bool], None]) -> Iterator[int | None]:
+    """Yield `wait` when the login must wait (nothing is held); else None, then release the
+    held place with whether the block failed (raised)."""
+    if wait is not None:
+        yield wait
+        return
+    failed = True
+    try:
+        yield None
+        failed = False
+    finally:
+        release(failed)
+
+
 class SharedLoginThrottle:
     """`LoginThrottle`'s face over failures counted in the store's database (PostgreSQL).
 
@@ -156,19 +161,11 @@ class SharedLoginThrottle:
         self.failures = failures
         self.limits, self.window = failures.limits, failures.window
 
-    @contextmanager
-    def attempt(self, keys: Iterable[str]) -> Iterator[int | None]:
+    def attempt(self, keys: Iterable[str]) -> AbstractContextManager[int | None]:
         """As `LoginThrottle.attempt`: None while the login may go on, else seconds to wait."""
         held = self.failures.hold(keys)
-        if isinstance(held, int):
-            yield held
-            return
-        failed = True
-        try:
-            yield None
-            failed = False
-        finally:
-            self.failures.release(held, failed)
+        wait = held if isinstance(held, int) else None
+        return _checking(wait, lambda failed: self.failures.release(held, failed))
 
     def retry_after(self, keys: Iterable[str]) -> int | None:
         """Seconds to wait before any of `keys` may try again, or None when all may try now."""
