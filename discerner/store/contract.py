@@ -226,6 +226,22 @@ class StoreContract(Protocol):
         """
         ...
 
+    def activities_per_day(self, since: object) -> dict[str, int]:
+        """Live activities per UTC day, by their timestamp, from `since`'s day on.
+
+        Args:
+            since: A time as `add_activity` takes it; counting starts at 00:00 UTC of its day.
+
+        Returns:
+            {"YYYY-MM-DD": count}, ascending by day; days without activities are absent.
+            One pass over the activities' times (PostgreSQL: a sequential scan), for a
+            dashboard, not for every request.
+
+        Raises:
+            ValueError: `since` is not a time.
+        """
+        ...
+
     # ----------------------------------------------------------------- frames and versions
 
     def interactions(self) -> pd.DataFrame:

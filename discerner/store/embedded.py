@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from discerner.store import daily
 from discerner.store.accounts import AccountBook
 from discerner.store.activities import Activities
 from discerner.store.compaction import (
@@ -137,6 +138,12 @@ class Store(StoreFacade):
     def data_version(self) -> dict:
         """{"version", "users", "products", "activities", "hash"} of the data seen now."""
         return self._frames.data_version()
+
+    def activities_per_day(self, since: object) -> dict[str, int]:
+        """Live activities per UTC day from `since`'s day on (one pass over the time column)."""
+        with self._engine.lock:
+            views = self._engine.state.acts.views()
+        return daily.count_views(views, since)
 
     def export(self, directory: str | os.PathLike[str]) -> dict:
         """Write a consistent snapshot: users, products, activities Parquet files + version.json."""

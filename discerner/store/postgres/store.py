@@ -10,7 +10,7 @@ from typing import Self
 
 import pandas as pd
 
-from discerner.store import frames
+from discerner.store import daily, frames
 from discerner.store.facade import StoreFacade
 from discerner.store.postgres import bulk, schema
 from discerner.store.postgres.accounts import Accounts
@@ -72,10 +72,10 @@ class PostgresStore(StoreFacade):
     # ----------------------------------------------------------------- frames and versions
 
     def interactions(self) -> pd.DataFrame:
-        """Every activity as of one moment: user_id, product_id, score, timestamp."""
+        """Every activity as of one moment: user_id, product_id, score, timestamp, type."""
         picture = bulk.read_snapshot(self._db)
         self._remember(bulk.version_of(picture))
-        return bulk.interactions_frame(picture["cols"])
+        return frames.interactions_frame(picture["cols"])
 
     def users_frame(self) -> pd.DataFrame:
         """Users: id, created_at, external_id and one column per attribute name."""
@@ -101,6 +101,10 @@ class PostgresStore(StoreFacade):
         version = bulk.version_of(bulk.read_snapshot(self._db))
         self._remember(version)
         return dict(version)
+
+    def activities_per_day(self, since: object) -> dict[str, int]:
+        """Activities per UTC day from `since`'s day on (grouped in the database)."""
+        return daily.count_database(self._db, since)
 
     def _remember(self, version: dict) -> None:
         with self._version_lock:
