@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
+EXPLAIN_NOISE = 1e-6  # `explain` drops contributions below this share of the largest
 
 _REGISTRY: dict[str, type[Recommender]] = {}
 
@@ -353,6 +354,60 @@ class Recommender:
         values = np.concatenate([v for _, v in merged] or [np.empty(0, np.float32)])
         shape = (len(merged), len(self.product_ids_))
         return sp.csr_matrix((values.astype(np.float32), columns, indptr), shape=shape)
+
+    def explain(
+        self, product_ids: np.ndarray, scores: np.ndarray, recommended: Any, top: int = 3
+    ) -> list[list[tuple[int, float]]]:
+        """The history products that contributed most to each recommended product's score.
+
+        The contribution of history product h to product i is w_h a(h, i): w_h the history's
+        weighted score of h (the model's `weighting`) and a(h, i) the model's affinity
+        (`_affinities`). For item kNN these are exactly the terms of the score, sum_h w_h W_hi;
+        for factor models (PureSVD, ALS, the blend) a is the cosine of the two products'
+        factors, which ranks the history as the factor space relates it to i; for the others
+        the cosine of the products' fit-time user sets.
+
+        Args:
+            product_ids: int64 ids of the user's history, as `recommend_history` takes them.
+            scores: The history's scores (a negative score is a dislike: it never explains).
+            recommended: Ids of the products to explain.
+            top: History products kept per product.
+
+        Returns:
+            Per recommended product, up to `top` (history product id, contribution) pairs with a
+            positive contribution (above a millionth of the largest, which is float rounding),
+            largest first (ties: the lower id); empty for products unknown to the model.
+        """
+        self._check_fitted()
+        recommended = np.atleast_1d(np.asarray(recommended, dtype=np.int64))
+        columns, values = self._known_history(product_ids, scores)
+        targets = index_of(self.product_ids_, recommended)
+        found = np.flatnonzero(targets >= 0)
+        reasons: list[list[tuple[int, float]]] = [[] for _ in recommended]
+        if not len(columns) or not len(found):
+            return reasons
+        weights = self._weigh_one(columns, values).astype(np.float64)
+        terms = self._affinities(columns, targets[found]) * weights[:, None]
+        for position, contributions in zip(found, terms.T, strict=True):
+            order = np.lexsort((columns, -contributions))[:top]  # columns ascend with ids
+            # Below a millionth of the largest term is float rounding (a cosine of 1e-12).
+            floor = EXPLAIN_NOISE * np.abs(contributions).max()
+            reasons[position] = [
+                (int(self.product_ids_[columns[r]]), float(contributions[r]))
+                for r in order
+                if contributions[r] > floor
+            ]
+        return reasons
+
+    def _affinities(self, columns: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """a(h, i) of `explain`: dense (len(columns), len(targets)), 0 where unrelated.
+
+        The default reads `_similarities` of the targets, whose similarity is symmetric
+        (cosines); models with an asymmetric one override this.
+        """
+        similar = self._similarities(targets)[:, columns].T.astype(np.float64)
+        similar[~np.isfinite(similar)] = 0.0
+        return similar
 
     def similar_products(self, product_ids: Any, n: int = 10) -> pd.DataFrame:
         """The n products most similar to each product.

@@ -138,3 +138,7 @@ class Blend(Recommender):
         knn = self.knn_._similarities(columns)
         knn[~np.isfinite(knn)] = 0.0
         return self._mix(self.svd_._similarities(columns), knn)
+
+    def _affinities(self, columns: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        # Explained in the factor space of the PureSVD part (see `Recommender.explain`).
+        return self.svd_._affinities(columns, targets)

@@ -179,6 +179,10 @@ class ItemKNN(Recommender):
             minlength=len(self.product_ids_),
         )
 
+    def _affinities(self, columns: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        # W_hi itself: the terms w_h W_hi of the score, exactly.
+        return self.similarity_[columns][:, targets].toarray().astype(np.float64)
+
     def _similarities(self, columns: np.ndarray) -> np.ndarray:
         rows = self.similarity_[columns]
         dense = np.full(rows.shape, -np.inf, dtype=np.float32)

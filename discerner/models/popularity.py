@@ -32,6 +32,10 @@ class Popularity(Recommender):
     def _scores_one(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
         return self.popular_share_
 
+    def _affinities(self, columns: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        # No history product adds to a popularity score: nothing to explain.
+        return np.zeros((len(columns), len(targets)))
+
 
 class LivePopularity:
     """Products ranked by their number of live activities (ties: lower id first).

@@ -94,3 +94,7 @@ class PureSVD(Recommender):
 
     def _similarities(self, columns: np.ndarray) -> np.ndarray:
         return self.unit_factors_[columns] @ self.unit_factors_.T
+
+    def _affinities(self, columns: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        # The cosine of the factors, of the history and the targets only (not every product).
+        return (self.unit_factors_[columns] @ self.unit_factors_[targets].T).astype(np.float64)

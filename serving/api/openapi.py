@@ -151,6 +151,12 @@ def _responses(rule: Rule, spec: Spec) -> dict[str, Any]:
         str(status): _response(text, shape, spec)
         for status, (text, shape) in spec.responses.items()
     }
+    for status, response in responses.items():
+        if status.startswith("2") and spec.headers:
+            response["headers"] = {
+                name: {"description": text, "schema": {"type": "string"}}
+                for name, text in spec.headers.items()
+            }
     if not responses:
         responses["200"] = {"description": "OK", "content": {spec.produces: {"schema": {}}}}
     for status in _error_statuses(rule, spec):

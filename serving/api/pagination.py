@@ -32,16 +32,16 @@ def page(
     if total is not None:
         response.headers["X-Total-Count"] = str(total)
     if more:
-        response.headers["Link"] = f'<{next_url(rows[-1]["id"])}>; rel="next"'
+        response.headers["Link"] = f'<{next_url(after=str(rows[-1]["id"]))}>; rel="next"'
     return response
 
 
-def next_url(last_id: int) -> str:
-    """The current path (a relative URL) with `after` moved past `last_id`, other arguments kept.
+def next_url(**changes: str | None) -> str:
+    """The current path (a relative URL) with some arguments changed (None: removed).
 
     Never an absolute URL: its host would come from the request's `Host` header, which the
     client chooses, and a client following the link would send its token there.
     """
-    args = request.args.to_dict()
-    args["after"] = str(last_id)
-    return f"{request.script_root}{request.path}?{urlencode(args)}"
+    args = request.args.to_dict() | changes
+    kept = {name: value for name, value in args.items() if value is not None}
+    return f"{request.script_root}{request.path}?{urlencode(kept)}"

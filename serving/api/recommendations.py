@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 
 from serving.api.errors import ApiError
-from serving.api.schemas import Recommendation, RecsQuery, SimilarQuery
+from serving.api.pagination import next_url
+from serving.api.schemas import MAX_RANKING, Cursor, Recommendation, RecsQuery, SimilarQuery
 from serving.api.spec import endpoint
+from serving.runtime.filters import Filters
+from serving.runtime.model_holder import Page
 from serving.runtime.state import services
+
+RECS_HEADERS = {
+    "X-Model-Version": "The model that answered (`name/version`, or `popularity`).",
+    "X-Next-Cursor": "Present when the ranking goes on: pass it as `cursor` for the next page.",
+    "Link": 'The next page as a relative URL with `rel="next"` (the same arguments and the '
+    "cursor), when the ranking goes on.",
+    "X-Ranking-Restarted": "`true` when the cursor's ranking no longer exists (the user's "
+    "history or the model changed): this is the first page of the new ranking.",
+}
 
 bp = Blueprint("recs", __name__)
 
@@ -18,20 +30,38 @@ bp = Blueprint("recs", __name__)
     tag="recommendations",
     query=RecsQuery,
     responses={200: ("Recommendations, best first", list[Recommendation])},
+    headers=RECS_HEADERS,
 )
 def recommend(user_id: int, query: RecsQuery):
     current = services()
     if not current.store.has_user(user_id):
         raise ApiError.unknown_user(user_id)
-    allowed = None
-    if query.category is not None:
-        allowed = current.models.category_members(query.category)
-    recs, version = current.models.recommend(
-        user_id, query.n, exclude=query.excluded_ids(), allowed=allowed
+    filters = Filters(exclude=tuple(query.excluded_ids()), category=query.category)
+    resumed = query.resumed()
+    page = current.models.recommend(user_id, query.n, query.start(), filters, query.explain)
+    restarted = resumed is not None and (resumed.history, resumed.model) != (
+        page.history_version,
+        page.version,
     )
-    response = jsonify(recs)
-    response.headers["X-Model-Version"] = version
+    if restarted:  # the history or the model changed: the new ranking, from its top
+        page = current.models.recommend(user_id, query.n, 0, filters, query.explain)
+    response = jsonify(page.picks)
+    response.headers["X-Model-Version"] = page.version
+    if restarted:
+        response.headers["X-Ranking-Restarted"] = "true"
+    _link_next(response, page, 0 if restarted else query.start(), query.n)
     return response
+
+
+def _link_next(response: Response, page: Page, start: int, n: int) -> None:
+    """Name the next page (`X-Next-Cursor`, `Link: rel="next"`) when the ranking goes on."""
+    offset = start + n
+    if not page.more or offset >= MAX_RANKING:
+        return
+    cursor = Cursor(offset=offset, history=page.history_version, model=page.version).encode()
+    url = next_url(offset=None, n=str(min(n, MAX_RANKING - offset)), cursor=cursor)
+    response.headers["X-Next-Cursor"] = cursor
+    response.headers["Link"] = f'<{url}>; rel="next"'
 
 
 @bp.get("/products/<id:product_id>/similar")

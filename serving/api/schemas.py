@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from pydantic import (
     Field,
     PlainValidator,
     RootModel,
+    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -260,14 +262,69 @@ class Activity(BaseModel):
     timestamp: str | None = None
 
 
+MAX_RANKING = 1000  # the deepest a user's ranking is served: n + offset at most this
+CURSOR = r"^[A-Za-z0-9_-]{1,400}$"
+
+
+class Cursor(_Strict):
+    """Where the next page of a ranking starts, and which ranking it is (opaque to clients).
+
+    A cursor names the user's history version and the model version its ranking came from;
+    `GET /users/{user_id}/recs?cursor=` compares them with the current ones.
+    """
+
+    offset: int = Field(ge=1, le=MAX_RANKING - 1)
+    history: int = Field(ge=-MAX_ID, le=MAX_ID)
+    model: str = Field(min_length=1, max_length=200)
+
+    def encode(self) -> str:
+        """The cursor as URL-safe text (base64 of its JSON, without padding)."""
+        return base64.urlsafe_b64encode(self.model_dump_json().encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Read a cursor `encode` wrote.
+
+        Raises:
+            ValueError: The text is not such a cursor.
+        """
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            return cls.model_validate_json(raw, strict=True)
+        except (ValueError, ValidationError):  # binascii.Error is a ValueError
+            raise ValueError(
+                "is not a cursor this server gave (take it from X-Next-Cursor)"
+            ) from None
+
+
 class RecsQuery(_Strict):
     """`GET /users/{user_id}/recs` options."""
 
-    n: int = Field(default=10, ge=1, le=1000)
+    n: int = Field(default=10, ge=1, le=MAX_RANKING)
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_RANKING - 1,
+        description=f"Products of the ranking to skip (a page: `n=10&offset=10`); n + offset "
+        f"at most {MAX_RANKING}. Not with `cursor`.",
+    )
+    cursor: str | None = Field(
+        default=None,
+        pattern=CURSOR,
+        description="Where the next page starts, as the previous page's `X-Next-Cursor` header "
+        '(or `Link: rel="next"`) gave it. While the user\'s history and the model are '
+        "unchanged, the next page continues the same ranking (no product twice); after a "
+        "change it is the first page of the new ranking, marked `X-Ranking-Restarted: true`.",
+    )
     exclude: IdList | None = Field(
         default=None, description="Product ids to leave out, separated by commas (`3,17,42`)."
     )
     category: str | None = Field(default=None, min_length=1, max_length=256)
+    explain: bool = Field(
+        default=False,
+        description="Add `because` to each product: the user's own products that contributed "
+        "most to its score.",
+    )
 
     @field_validator("exclude")
     @classmethod
@@ -275,6 +332,32 @@ class RecsQuery(_Strict):
         if value is not None and not re.fullmatch(ID_LIST, value):
             raise ValueError("must be product ids separated by commas, such as 3,17,42")
         return value
+
+    @field_validator("offset")
+    @classmethod
+    def _within_the_ranking(cls, value: int, info: ValidationInfo) -> int:
+        if value + info.data.get("n", 1) > MAX_RANKING:
+            raise ValueError(f"n + offset must be at most {MAX_RANKING}")
+        return value
+
+    @field_validator("cursor")
+    @classmethod
+    def _is_a_cursor(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("offset"):
+            raise ValueError("give offset or cursor, not both")
+        if Cursor.decode(value).offset + info.data.get("n", 1) > MAX_RANKING:
+            raise ValueError(f"n + the cursor's offset must be at most {MAX_RANKING}")
+        return value
+
+    def start(self) -> int:
+        """The ranking position of the page's first product: the cursor's, else `offset`."""
+        return self.resumed().offset if self.cursor is not None else self.offset
+
+    def resumed(self) -> Cursor | None:
+        """The decoded cursor, or None."""
+        return Cursor.decode(self.cursor) if self.cursor is not None else None
 
     def excluded_ids(self) -> list[int]:
         """The ids in `exclude` that can name a product, as integers."""
@@ -295,11 +378,28 @@ SCORE_MEANING = (
 )
 
 
+class Contribution(BaseModel):
+    """A product of the user's history and how much it added to a recommendation's score."""
+
+    product_id: int
+    weight: float = Field(
+        description="Its share of the score: for item kNN the exact term sim(product, this) x "
+        "the activity's weighted score; for factor models (PureSVD, ALS, blend) the cosine of "
+        "the two products' factors x that weighted score. Positive; larger is more."
+    )
+
+
 class Recommendation(BaseModel):
     """One recommended product, best first."""
 
     product_id: int
     score: float = Field(description=SCORE_MEANING)
+    because: list[Contribution] = Field(
+        default_factory=list,
+        description="Only with `explain=true`: up to three products of the user's own history "
+        "that contributed most to this product's score, most first (for a page that says "
+        '"because you bought X"). Empty for products popularity chose.',
+    )
 
 
 class SimilarQuery(_Strict):

@@ -33,6 +33,7 @@ class Spec:
     form: bool = False
     body_required: bool = True
     responses: dict[int, tuple[str, Any]] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     auth: bool = True
     produces: str = JSON
 
@@ -46,7 +47,8 @@ def endpoint(summary: str, **options: Any) -> Callable[[Callable], Callable]:
         summary: One line for the OpenAPI document.
         **options: The other `Spec` fields: `tag`, `query`, `body`, `form` (the body may also
             be form fields), `body_required`, `responses` ({status: (description, model)}),
-            `auth` (default True) and `produces` (default application/json).
+            `headers` ({name: description} of the success responses' headers), `auth`
+            (default True) and `produces` (default application/json).
 
     Returns:
         The decorator.

@@ -14,10 +14,11 @@ user's history is unchanged.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ import numpy as np
 
 from discerner import config
 from discerner.models import LivePopularity
-from serving.runtime.candidates import Candidates
+from serving.runtime.candidates import Candidates, TopList
+from serving.runtime.filters import NO_FILTERS, Catalogue, Eligibility, Filters
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ POPULARITY = "popularity"
 # /ready is public: its reasons are short, and an exception's text (SQL, paths) is logged only.
 SEE_LOG = "; the server log has the details"
 SPARE = 16  # extra candidates asked for, to make up for products deleted since a fit
+EXPLAIN_TOP = 3  # history products named per recommendation by `explain`
+EMPTY_IDS = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,23 @@ class Served:
     version: str
     loaded_at: float = field(default_factory=time.monotonic)
     info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    """One page of a user's ranking.
+
+    Attributes:
+        picks: `[{"product_id", "score"}, ...]` best first (with `because` when explained).
+        version: The model that answered (`name/version` or `popularity`).
+        history_version: The user's history version the ranking was computed from.
+        more: Whether the ranking holds products past this page.
+    """
+
+    picks: list[dict]
+    version: str
+    history_version: int
+    more: bool
 
 
 class ChampionSource:
@@ -112,7 +133,7 @@ class ModelHolder:
         self._closed = threading.Event()
         self._state: dict[str, Any] = {"state": "loading" if source else "none"}
         self._watcher: threading.Thread | None = None
-        self._categories: tuple[dict, dict[str, np.ndarray]] | None = None
+        self.catalogue = Catalogue(store)
         # Called after each swap, from the watcher thread (the server freezes the GC there).
         self.after_swap: Callable[[], None] | None = None
 
@@ -219,33 +240,68 @@ class ModelHolder:
         self,
         user_id: int,
         n: int,
-        exclude: Iterable[int] = (),
-        allowed: np.ndarray | None = None,
-    ) -> tuple[list[dict], str]:
-        """Top `n` products for a user, never one in their live history or in `exclude`.
+        offset: int = 0,
+        filters: Filters = NO_FILTERS,
+        explain: bool = False,
+    ) -> Page:
+        """Products `offset` to `offset + n` of a user's ranking, never one in their history.
+
+        The ranking of a user is one list for a given history version, model and filters:
+        the model's precomputed top list (what the admitted products of it remain), then the
+        model's live scores of every other product, then live popularity for what the model
+        cannot rank. Every page is a slice of it, whichever of these parts it falls in, so
+        pages of one history never repeat a product.
 
         Args:
             user_id: An existing user.
             n: How many to return at most.
-            exclude: More product ids to leave out.
-            allowed: When given, only these product ids are candidates.
+            offset: How many of the ranking's first products to skip.
+            filters: The request's exclusions and filters.
+            explain: Add to each product `because`: the history products that contributed
+                most to its score (`Recommender.explain`; empty for popularity's products).
 
         Returns:
-            `[{"product_id", "score"}, ...]` best first, and the version that answered.
+            The Page.
         """
-        served = self.champion
-        if served is not None and allowed is None and n <= self.precompute_depth:
-            picks = self._from_candidates(served, user_id, n, exclude)
-            if picks is not None:
-                return picks, served.version
-        history, scores = self.store.user_history(user_id)
-        excluded = np.fromiter(exclude, dtype=np.int64)
-        if served is None or not served.model.knows_any(history):
+        eligible = self.catalogue.eligibility(filters)
+        version = self.store.history_version(user_id)  # read before the history, never after
+        history = functools.cache(lambda: self.history(user_id))  # read on first use
+        depth = offset + n + 1  # one more than the page says whether another page follows
+        picks, model_picks, served = self._ranking(user_id, version, history, depth, eligible)
+        page = picks[offset : offset + n]
+        if explain:
+            _explain(served.model, history, page, model_picks - offset)
+        return Page(page, served.version, version, more=len(picks) > offset + n)
+
+    def _ranking(self, user_id, version, history, depth, eligible) -> tuple[list, int, Served]:
+        """The first `depth` products of the ranking, how many the model ranked, who answered."""
+        served, head, listed = self.champion, [], EMPTY_IDS
+        top = self._top_list(served, user_id, version, history) if served is not None else None
+        if top is not None:
+            head = self._available(*top, depth, eligible)
+            if len(head) == depth:
+                return head, depth, served
+            listed = np.asarray(top[0], dtype=np.int64)
+        ids, scores = history()
+        if served is None or not served.model.knows_any(ids):
             served = self.popularity()
-        picks = self._live(served.model, history, scores, n, excluded, allowed)
-        if len(picks) < n and served.version != POPULARITY:
-            self._top_up(picks, history, scores, n, excluded, allowed)
-        return picks, served.version
+        banned = np.concatenate([eligible.banned, listed])
+        picks = head + self._live(served.model, ids, scores, depth - len(head), banned, eligible)
+        if served.version == POPULARITY:
+            return picks, 0, served
+        model_picks = len(picks)
+        if len(picks) < depth:
+            taken = np.array([pick["product_id"] for pick in picks], dtype=np.int64)
+            more = self._live(
+                self.popularity().model,
+                ids,
+                scores,
+                depth - len(picks),
+                np.concatenate([banned, taken]),
+                eligible,
+            )
+            picks.extend(more)
+        return picks, model_picks, served
 
     def similar(self, product_id: int, n: int) -> tuple[list[dict], str]:
         """Products most similar to `product_id` by the champion; empty without one.
@@ -256,9 +312,9 @@ class ModelHolder:
         if served is None:
             return [], self._label()
         frame = served.model.similar_products([product_id], n=n + SPARE)
-        pairs = zip(frame["similar_product_id"], frame["score"], strict=True)
-        found = [_pick(p, s) for p, s in pairs if self.store.has_product(int(p))]
-        return found[:n], served.version
+        ids = frame["similar_product_id"].tolist()
+        found = self._available(ids, frame["score"].tolist(), n, self.catalogue.eligibility())
+        return found, served.version
 
     def popularity(self) -> Served:
         """The live popularity ranking, refreshed in the background when older than allowed."""
@@ -279,62 +335,56 @@ class ModelHolder:
 
     def category_members(self, category: str) -> np.ndarray:
         """Ids of live products whose category is `category` (int64, ascending)."""
-        categories = self.store.product_categories()  # the same dict until products change
-        cached = self._categories
-        if cached is None or cached[0] is not categories:
-            members: dict[str, list[int]] = {}
-            for product_id, name in categories.items():
-                members.setdefault(name, []).append(product_id)
-            arrays = {
-                name: np.sort(np.asarray(ids, dtype=np.int64)) for name, ids in members.items()
-            }
-            cached = self._categories = (categories, arrays)
-        return cached[1].get(category, np.empty(0, dtype=np.int64))
+        return self.catalogue.category_members(category)
 
-    def _from_candidates(self, served, user_id, n, exclude) -> list | None:
-        """`n` picks from the user's top list for their current history, or None when short."""
+    def history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """The user's live history as the models score it: (product ids, scores)."""
+        return self.store.user_history(user_id)
+
+    def _top_list(self, served, user_id, version, history) -> TopList | None:
+        """The model's precomputed list for the user's current history (computed now when
+        missing), or None when this model has no precomputed lists."""
         candidates = self.candidates
         if candidates is None or candidates.model is not served.model:
             return None
-        version = self.store.history_version(user_id)  # read before the history, never after
         found = candidates.get(user_id, version)
         if found is None:
-            history, scores = self.store.user_history(user_id)
+            ids, scores = history()
             found = [], []  # the model knows none of it: popularity answers
-            if served.model.knows_any(history):
-                ids, values = served.model.recommend_history(history, scores, n=candidates.depth)
-                found = ids.tolist(), values.tolist()
+            if served.model.knows_any(ids):
+                top, values = served.model.recommend_history(ids, scores, n=candidates.depth)
+                found = top.tolist(), values.tolist()
             candidates.put(user_id, version, found)
-        picks = self._available(*found, n, set(exclude))
-        return picks if len(picks) == n else None
+        return found
 
-    def _live(self, model, history, scores, n, excluded, allowed) -> list[dict]:
-        ids, values = model.recommend_history(
-            history, scores, n=n + SPARE, exclude=excluded, allowed=allowed
-        )
-        return self._available(ids.tolist(), values.tolist(), n)
+    def _live(self, model, ids, scores, n, banned, eligible) -> list[dict]:
+        """The model's first `n` admitted, existing products scored live (asking for more
+        while deleted products take the place of ranked ones, so no product is skipped)."""
+        ask = n + SPARE
+        while True:
+            top, values = model.recommend_history(
+                ids, scores, n=ask, exclude=banned, allowed=eligible.allowed
+            )
+            picks = self._available(top.tolist(), values.tolist(), n, eligible)
+            if len(picks) == n or len(top) < ask:
+                return picks
+            ask *= 4
 
-    def _available(self, ids, values, n, excluded=frozenset()) -> list[dict]:
-        """The first `n` products that are not excluded and still exist (not deleted)."""
-        wanted = [p for p in ids if p not in excluded]
+    def _available(self, ids, values, n, eligible: Eligibility) -> list[dict]:
+        """The first `n` products the request admits that still exist (not deleted)."""
+        admitted = [(p, s) for p, s in zip(ids, values, strict=True) if eligible.admits(p)]
+        wanted = [p for p, _ in admitted]
         # One look-up for the candidates likely needed (a query, on PostgreSQL), more if short.
         live = self.store.existing_products(wanted[: n + SPARE])
         if len(live) < n and len(wanted) > n + SPARE:
             live |= self.store.existing_products(wanted[n + SPARE :])
         picks = []
-        for product_id, score in zip(ids, values, strict=True):
-            if product_id not in excluded and product_id in live:
+        for product_id, score in admitted:
+            if product_id in live:
                 picks.append({"product_id": product_id, "score": score})
                 if len(picks) == n:
                     break
         return picks
-
-    def _top_up(self, picks, history, scores, n, excluded, allowed) -> None:
-        taken = np.array([pick["product_id"] for pick in picks], dtype=np.int64)
-        more = self._live(
-            self.popularity().model, history, scores, n, np.concatenate([excluded, taken]), allowed
-        )
-        picks.extend(more[: n - len(picks)])
 
     def _count_popularity(self) -> Served:
         started = time.perf_counter()
@@ -360,5 +410,11 @@ class ModelHolder:
         threading.Thread(target=refresh, name="popularity-refresh", daemon=True).start()
 
 
-def _pick(product_id: Any, score: Any) -> dict:
-    return {"product_id": int(product_id), "score": float(score)}
+def _explain(model: Any, history: Callable, page: list[dict], explained: int) -> None:
+    """Add `because` to each pick; the first `explained` were ranked by `model`, the rest by
+    popularity (which has no reason to give)."""
+    ids = [pick["product_id"] for pick in page[: max(explained, 0)]]
+    reasons = model.explain(*history(), ids, top=EXPLAIN_TOP) if ids else []
+    for position, pick in enumerate(page):
+        because = reasons[position] if position < len(reasons) else []
+        pick["because"] = [{"product_id": h, "weight": w} for h, w in because]

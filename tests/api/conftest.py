@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from live import PASSWORD, USERNAME, LiveServer, wait_until
 
 from discerner.security import hash_password
 from serving import create_app
+from serving.runtime.model_holder import Served
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
@@ -91,3 +94,33 @@ def live_server(tmp_path_factory):
     server.add_account()
     yield server
     assert server.stop() == 0
+
+
+# ------------------------------------------------------------------- a champion without MLflow
+class ModelSource:
+    """A registry holding one version, `m/1`, of a fitted model (ChampionSource's face)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def version(self):
+        return SimpleNamespace(name="m", version=1)
+
+    def load(self, version):
+        return Served(self.model, "m/1")
+
+
+@pytest.fixture
+def serve(app, wait_until):
+    """`serve(model, depth=0)`: the app's champion becomes `model` (version `m/1`), with its
+    top `depth` products precomputed per user (0: every answer scored live)."""
+
+    def serve(model, depth=0):
+        models = app.extensions["discerner"].models
+        models.source, models.precompute_depth = ModelSource(model), depth
+        models.check()
+        if depth:
+            wait_until(lambda: models.status()["precomputed"]["state"] == "built")
+        return models
+
+    return serve

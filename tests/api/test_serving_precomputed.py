@@ -10,6 +10,7 @@ import pytest
 from discerner.models import Popularity
 from discerner.store import Store
 from serving.runtime.candidates import Candidates
+from serving.runtime.filters import Filters
 from serving.runtime.model_holder import ModelHolder, Served
 
 # user -> products; popularity by distinct users: p1 = 3, p2 = 1, p3 = 1 (ties: lower id first)
@@ -19,12 +20,13 @@ THIRD = float(np.float32(1 / 3))  # the score of p2 and p3: the share of users w
 
 @pytest.fixture
 def shop(tmp_path):
-    """Three users, four products (p4 unseen at training), the activities of HISTORIES."""
+    """Three users, four products (p4 unseen at training; p3 and p4 of category c), the
+    activities of HISTORIES."""
     with Store.open(tmp_path / "store", compact_interval=0) as store:
         for _ in range(3):
             store.create_user()
-        for _ in range(4):
-            store.create_product()
+        for category in (None, None, "c", "c"):
+            store.create_product(attributes={"category": category} if category else None)
         for user, products in HISTORIES.items():
             for product in products:
                 store.add_activity(user, product)
@@ -97,9 +99,9 @@ def holder(shop, model, wait_until):
     holder.close()
 
 
-def _ids(holder, user, n, **options):
-    picks, version = holder.recommend(user, n, **options)
-    return [pick["product_id"] for pick in picks], version
+def _ids(holder, user, n, exclude=(), category=None):
+    page = holder.recommend(user, n, filters=Filters(tuple(exclude), category))
+    return [pick["product_id"] for pick in page.picks], page.version
 
 
 def test_the_holder_serves_precomputed_lists_and_scores_live_after_a_change(shop, holder):
@@ -116,4 +118,4 @@ def test_the_holder_serves_precomputed_lists_and_scores_live_after_a_change(shop
 
 def test_more_than_the_depth_or_a_category_scores_live(shop, holder):
     assert _ids(holder, 3, 3) == ([2, 3, 4], "m/1")
-    assert _ids(holder, 3, 2, allowed=np.array([3, 4])) == ([3, 4], "m/1")
+    assert _ids(holder, 3, 2, category="c") == ([3, 4], "m/1")

@@ -1,0 +1,132 @@
+"""Feeds over HTTP: pages of one ranking (offset, cursor), and explanations, hand-checked."""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+import pytest
+
+from discerner.models import ItemKNN
+from serving.api.schemas import Cursor
+
+# Users 1-5 train the champion; user 6 (new) has product 1. Users of each product:
+# p1 {1, 2, 3}, p2 {1, 2}, p3 {2, 3, 4}, p4 {4}, p5 {5}; p6 is created after training.
+TRAINING = [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 1), (3, 3), (4, 3), (4, 4), (5, 5)]
+# Item kNN, binary cosine without shrinkage: W12 = |{1, 2}| / sqrt(3 * 2) = 2/sqrt(6),
+# W13 = |{2, 3}| / sqrt(3 * 3) = 2/3, W14 = W15 = 0 (no shared user). User 6's scores:
+# p2 2/sqrt(6) = 0.816 > p3 2/3 > p4 = p5 = 0 (ties: lower id first), then live popularity
+# tops up what the model cannot rank: p6.
+RANKING = [2, 3, 4, 5, 6]
+W12, W13, W23 = 2 / math.sqrt(6), 2 / 3, 1 / math.sqrt(6)  # W23 = |{2}| / sqrt(2 * 3)
+
+
+@pytest.fixture(params=[0, 2, 50], ids=["live", "depth-2", "depth-50"])
+def feed(request, api, store, serve):
+    """The shop above served by item kNN, scored live or from precomputed top lists (depth 2:
+    the first page comes from the list, the next from live scores, the last from popularity)."""
+    for _ in range(6):
+        store.create_user()
+        store.create_product()
+    frame = pd.DataFrame(TRAINING, columns=["user_id", "product_id"]).assign(score=1.0)
+    store.import_interactions(frame, progress=False)
+    store.add_activity(6, 1)
+    store.add_activity(5, 6)
+    serve(ItemKNN(k=10, shrink=0.0).fit(frame), depth=request.param)
+    return api
+
+
+def _ids(response):
+    assert response.status_code == 200, response.get_json()
+    return [pick["product_id"] for pick in response.get_json()]
+
+
+def test_offset_pages_are_slices_of_one_ranking(feed):
+    assert _ids(feed.get("/users/6/recs?n=10")) == RANKING
+    pages = [_ids(feed.get(f"/users/6/recs?n=2&offset={offset}")) for offset in (0, 2, 4, 6)]
+    assert pages == [[2, 3], [4, 5], [6], []]
+    # Every page size cuts the same ranking: no product twice, none skipped.
+    assert [_ids(feed.get(f"/users/6/recs?n=1&offset={i}")) for i in range(5)] == [
+        [p] for p in RANKING
+    ]
+    # User 1 was trained on (their list is in the precomputed block): history {1, 2} ranks
+    # p3 (W13 + W23), p4, p5 (0), then p6 by popularity.
+    assert [_ids(feed.get(f"/users/1/recs?n=3&offset={i}")) for i in (0, 3)] == [[3, 4, 5], [6]]
+
+
+def test_the_cursor_follows_the_ranking_to_its_end(feed):
+    response = feed.get("/users/6/recs?n=2")
+    seen = _ids(response)
+    while "Link" in response.headers:
+        link = response.headers["Link"]
+        assert link.startswith("</users/6/recs?") and link.endswith('>; rel="next"')
+        url = link[1 : link.index(">")]
+        assert parse_qs(urlsplit(url).query)["cursor"] == [response.headers["X-Next-Cursor"]]
+        response = feed.get(url)
+        assert "X-Ranking-Restarted" not in response.headers
+        seen += _ids(response)
+    assert seen == RANKING
+    assert "X-Next-Cursor" not in response.headers
+
+
+def test_a_cursor_after_a_new_activity_restarts_at_the_top_of_the_new_ranking(feed):
+    cursor = feed.get("/users/6/recs?n=2").headers["X-Next-Cursor"]
+    assert _ids(feed.get(f"/users/6/recs?n=2&cursor={cursor}")) == [4, 5]
+    feed.post("/users/6/products/2/activities")
+    response = feed.get(f"/users/6/recs?n=2&cursor={cursor}")
+    # History {1, 2}: p3 = W13 + W23 = 2/3 + 1/sqrt(6), p4 = p5 = 0, then p6.
+    assert _ids(response) == [3, 4]
+    assert response.headers["X-Ranking-Restarted"] == "true"
+    assert _ids(feed.get(f"/users/6/recs?cursor={response.headers['X-Next-Cursor']}")) == [5, 6]
+
+
+def test_explain_names_the_history_products_behind_each_score(feed):
+    response = feed.get("/users/6/recs?n=3&explain=true")
+    picks = response.get_json()
+    assert [p["product_id"] for p in picks] == [2, 3, 4]
+    # Item kNN's score is sum_h w_h W_h,i with w_h = 1 (binary): the terms themselves.
+    assert picks[0]["because"] == [{"product_id": 1, "weight": pytest.approx(W12, rel=1e-6)}]
+    assert picks[1]["because"] == [{"product_id": 1, "weight": pytest.approx(W13, rel=1e-6)}]
+    assert picks[2]["because"] == []  # W14 = 0: nothing in the history led to p4
+    assert "because" not in feed.get("/users/6/recs?n=3").get_json()[0]
+
+
+def test_explain_on_a_later_page_and_for_popularity(feed):
+    feed.post("/users/6/products/2/activities")
+    picks = feed.get("/users/6/recs?n=2&explain=true").get_json()
+    assert picks[0]["product_id"] == 3
+    assert picks[0]["because"] == [
+        {"product_id": 1, "weight": pytest.approx(W13, rel=1e-6)},
+        {"product_id": 2, "weight": pytest.approx(W23, rel=1e-6)},
+    ]
+    last = feed.get("/users/6/recs?n=2&offset=2&explain=true").get_json()
+    assert [(p["product_id"], p["because"]) for p in last] == [(5, []), (6, [])]  # p6: popularity
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("n=10&offset=991", "offset: n + offset must be at most 1000"),
+        ("offset=-1", "offset: Input should be greater than or equal to 0"),
+        ("offset=1000", "offset: Input should be less than or equal to 999"),
+        ("offset=2&cursor=eyJ9", "cursor: give offset or cursor, not both"),
+        ("cursor=eyJ9", "cursor: is not a cursor this server gave (take it from X-Next-Cursor)"),
+        ("cursor=a%2Fb", "cursor: String should match pattern '^[A-Za-z0-9_-]{1,400}$'"),
+        ("explain=maybe", "explain: Input should be a valid boolean, unable to interpret input"),
+    ],
+)
+def test_invalid_paging_options_are_400_with_a_message(api, store, query, message):
+    store.create_user()
+    response = api.get(f"/users/1/recs?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == message
+
+
+def test_a_cursor_past_the_limit_is_400(feed):
+    # n=1 pages to offset 999 are allowed; a cursor at 999 with n=2 would pass 1000.
+    cursor = Cursor(offset=999, history=1, model="m/1").encode()
+    response = feed.get(f"/users/6/recs?n=2&cursor={cursor}")
+    assert response.status_code == 400
+    message = "cursor: n + the cursor's offset must be at most 1000"
+    assert response.get_json()["error"]["message"] == message
