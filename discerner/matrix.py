@@ -146,17 +146,36 @@ def _merge(users, products, scores, shape, duplicates: str) -> sp.csr_matrix:
 
 
 def binarize(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """Every stored value becomes 1.0 (an interaction happened, whatever its score)."""
+    """Every stored value becomes 1.0 (an interaction happened, whatever its score), or -1.0
+    where the score is negative (a dislike, see `discerner.feedback`)."""
     out = matrix.copy()
-    out.data = np.ones_like(out.data)
+    out.data = binary_values(out.data)
     return out
+
+
+def binary_values(values: np.ndarray) -> np.ndarray:
+    """1 for each value, -1 for negative ones (float32)."""
+    return np.where(np.asarray(values) < 0, -1.0, 1.0).astype(np.float32)
+
+
+def magnitudes(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """|x| elementwise: the matrix itself when no value is negative (no dislikes), else a copy."""
+    if not len(matrix.data) or matrix.data.min() >= 0:
+        return matrix
+    return abs(matrix)
 
 
 def log_weight(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """Damp large counts: w = log(1 + max(x, 0)), elementwise on stored values."""
+    """Damp large counts: w = sign(x) log(1 + |x|), elementwise on stored values."""
     out = matrix.copy()
-    out.data = np.log1p(np.maximum(out.data, 0)).astype(out.dtype)
+    out.data = log_values(out.data).astype(out.dtype)
     return out
+
+
+def log_values(values: np.ndarray) -> np.ndarray:
+    """sign(x) log(1 + |x|): log(1 + x) for x >= 0, and the same weight negated for a dislike."""
+    values = np.asarray(values)
+    return (np.sign(values) * np.log1p(np.abs(values))).astype(np.float32)
 
 
 def bm25_idf(matrix: sp.csr_matrix) -> np.ndarray:
@@ -179,7 +198,7 @@ def bm25_weight(
     """Okapi BM25 weighting of each user's row (users are documents, products are terms).
 
     w_uj = x_uj (k1 + 1) / (x_uj + k1 (1 - b + b |u| / avg_length)) * idf_j, with |u| the number of
-    products in the user's row.
+    products in the user's row; a negative x (a dislike) gets the weight of |x|, negated.
 
     Args:
         matrix: Users x products CSR with non-negative scores.
@@ -201,8 +220,8 @@ def bm25_weight(
 def bm25_values(values, columns, lengths, idf, avg_length, k1=1.2, b=0.75) -> np.ndarray:
     """The BM25 formula of `bm25_weight` on stored values, each with its row's length."""
     norm = k1 * (1.0 - b + b * np.asarray(lengths, dtype=np.float32) / max(avg_length, 1e-9))
-    x = np.maximum(values, 0)
-    return (x * (k1 + 1.0) / (x + norm) * idf[columns]).astype(np.float32)
+    x = np.abs(values)
+    return (np.sign(values) * x * (k1 + 1.0) / (x + norm) * idf[columns]).astype(np.float32)
 
 
 def weigh_values(
@@ -227,9 +246,9 @@ def weigh_values(
     if weighting == "none":
         return np.asarray(values, dtype=np.float32)
     if weighting == "binary":
-        return np.ones(len(values), dtype=np.float32)
+        return binary_values(values)
     if weighting == "log":
-        return np.log1p(np.maximum(values, 0)).astype(np.float32)
+        return log_values(values)
     if weighting == "bm25":
         return bm25_values(values, columns, len(values), idf, float(avg_length))
     raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")

@@ -1,9 +1,11 @@
 """Ranking metrics at k, catalogue coverage, popularity bias and rating errors.
 
 Ranking metrics compare a recommendations frame (`user_id`, `product_id`, `rank`) with a truth
-frame (`user_id`, `product_id`: every row is a relevant product). They average over the users
-of the truth frame; a user with no recommendations scores 0. With no truth users they return
-NaN. Relevance is binary, ranks start at 1 and only ranks <= k count.
+frame (`user_id`, `product_id`: every row is a relevant product, except rows whose `score`, when
+the frame has one, is negative: a dislike, see `discerner.feedback`, is never relevant). They
+average over the users of the truth frame who have a relevant product; a user with no
+recommendations scores 0. With no truth users they return NaN. Relevance is binary, ranks start
+at 1 and only ranks <= k count.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from discerner.schema import PRODUCT_ID, RANK, USER_ID
+from discerner.schema import PRODUCT_ID, RANK, SCORE, USER_ID
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
 
@@ -23,14 +25,15 @@ def hit_matrix(
 
     Args:
         recommendations: Frame with `user_id`, `product_id`, `rank`.
-        truth: Frame with `user_id`, `product_id`; repeated pairs count once.
+        truth: Frame with `user_id`, `product_id` and optionally `score`; repeated pairs count
+            once, rows with a negative score not at all.
         k: Cut-off.
 
     Returns:
         (hits, n_relevant): bool (n_users, k) with hits[u, r - 1] true when the product at rank
         r is relevant, and int (n_users,) relevant products per user; users in id order.
     """
-    pairs = truth[[USER_ID, PRODUCT_ID]].drop_duplicates()
+    pairs = relevant(truth)[[USER_ID, PRODUCT_ID]].drop_duplicates()
     users, n_relevant = np.unique(pairs[USER_ID].to_numpy(), return_counts=True)
     top = recommendations[recommendations[RANK] <= k]
     marked = top.merge(pairs.assign(_hit=True), on=[USER_ID, PRODUCT_ID], how="inner")
@@ -38,6 +41,13 @@ def hit_matrix(
     rows = np.searchsorted(users, marked[USER_ID].to_numpy())
     hits[rows, marked[RANK].to_numpy(dtype=np.int64) - 1] = True
     return hits, n_relevant
+
+
+def relevant(truth: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a truth frame that are relevant: all but those with a negative `score`."""
+    if SCORE not in truth.columns:
+        return truth
+    return truth[~(truth[SCORE].to_numpy() < 0)]
 
 
 def _mean(values: np.ndarray) -> float:

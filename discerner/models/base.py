@@ -14,7 +14,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from discerner.errors import NotFittedError
-from discerner.matrix import apply_weighting, bm25_idf, build_matrix, index_of, weigh_values
+from discerner.matrix import (
+    apply_weighting,
+    bm25_idf,
+    build_matrix,
+    index_of,
+    magnitudes,
+    weigh_values,
+)
 from discerner.models.persistence import load_array, save_array
 from discerner.models.ranking import merge_history, top_n_indices
 from discerner.schema import PRODUCT_ID, RANK, SCORE, USER_ID, validate_interactions
@@ -101,12 +108,15 @@ class Recommender:
             *built.matrix.shape,
             built.matrix.nnz,
         )
-        self._fit(self._weigh(built.matrix))
+        # Which products go together is learned from every interaction, dislikes included
+        # (the user chose the product); a dislike's sign acts in its user's own scores only.
+        self._fit(magnitudes(self._weigh(built.matrix)))
         self._after_fit()
         return self
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
-        """Learn the model's state from the weighted users x products matrix."""
+        """Learn the model's state from the weighted users x products matrix (magnitudes:
+        a dislike's weight is given positive here, see `fit`)."""
 
     def assign(self, **state: Any) -> Recommender:
         """Take fitted state computed elsewhere (an engine such as Spark) instead of `fit`.
