@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -13,11 +14,18 @@ USER_ID = "user_id"
 PRODUCT_ID = "product_id"
 SCORE = "score"
 TIMESTAMP = "timestamp"
+TYPE = "type"
 RANK = "rank"
 INTERACTION_COLUMNS = (USER_ID, PRODUCT_ID, SCORE, TIMESTAMP)
 RECOMMENDATION_COLUMNS = (USER_ID, PRODUCT_ID, SCORE, RANK)
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"
 DEFAULT_SCORE = 1.0
+# An activity's type says what the user did ("view", "purchase", "rating:dislike"); how each
+# type counts in training is `discerner.feedback`'s business. Activities without one are "score".
+DEFAULT_TYPE = "score"
+MAX_TYPE = 64
+TYPE_PATTERN = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_TYPE}}}")
+TYPE_RULE = f"1-{MAX_TYPE} letters, digits, '_', '-', '.' or ':'"
 # Times from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z: the years a datetime (and so the
 # ISO text the API answers) can hold, in UTC once the offset is applied. Whole seconds at the
 # top, so that the ISO and the Unix-seconds forms share one range.
@@ -33,7 +41,9 @@ def validate_interactions(
 
     The result has columns `user_id` and `product_id` (int64, positive), `score` (float64,
     finite; 1.0 when the column is absent) and `timestamp` (`datetime64[us, UTC]`, NaT when
-    absent; numbers are Unix seconds, text is ISO 8601). The input is never modified.
+    absent; numbers are Unix seconds, text is ISO 8601), plus `type` (categorical, see
+    `TYPE_RULE`; an empty value is "score") when the frame has one. The input is never
+    modified.
 
     Args:
         frame: Any frame with at least `user_id` and `product_id`.
@@ -41,7 +51,7 @@ def validate_interactions(
         first_line: The file line of the frame's first row; errors then name the line.
 
     Returns:
-        A new frame with exactly the four columns, index reset.
+        A new frame with exactly the four columns (five with `type`), index reset.
 
     Raises:
         DataFormatError: A column is missing or a value is not valid; names the first bad row.
@@ -63,6 +73,8 @@ def validate_interactions(
         out[TIMESTAMP] = _timestamps(frame[TIMESTAMP], source, first_line)
     else:
         out[TIMESTAMP] = pd.Series(pd.NaT, index=out.index, dtype=TIMESTAMP_DTYPE)
+    if TYPE in frame.columns:
+        out[TYPE] = _types(frame[TYPE], source, first_line)
     return out
 
 
@@ -102,6 +114,28 @@ def _finite_scores(values: pd.Series, source, first_line) -> np.ndarray:
         first_line,
     )
     return as_float
+
+
+def _types(values: pd.Series, source, first_line) -> pd.Categorical:
+    """Activity types as a categorical; each distinct value is checked once (fast on 20M rows)."""
+    values = values.reset_index(drop=True)
+    codes, found = pd.factorize(values)  # a missing value has code -1: the last name below
+    names = [DEFAULT_TYPE if name == "" else name for name in found] + [DEFAULT_TYPE]
+    bad = [i for i, name in enumerate(names) if not _is_type(name)]
+    _refuse_first(
+        np.isin(codes, bad),
+        lambda i: f"type must be {TYPE_RULE}, got {values.iloc[i]!r}",
+        source,
+        first_line,
+    )
+    categories = sorted(set(names))
+    position = {name: i for i, name in enumerate(categories)}
+    lookup = np.asarray([position[name] for name in names], np.int64)
+    return pd.Categorical.from_codes(lookup[codes], categories=categories)
+
+
+def _is_type(name: object) -> bool:
+    return isinstance(name, str) and TYPE_PATTERN.fullmatch(name) is not None
 
 
 def _timestamps(values: pd.Series, source, first_line) -> pd.Series:

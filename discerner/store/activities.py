@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from discerner.errors import UnknownProductError, UnknownUserError
-from discerner.store import frames, values
+from discerner.store import activity_types, frames, values
 from discerner.store.engine import Engine
 from discerner.store.state import State
 from discerner.store.tables import iso_utc
@@ -23,9 +23,11 @@ class Activities:
         parsed = [_activity_values(row) for row in rows]
         if not parsed:
             return []
+        for row in parsed:
+            activity_types.code(row[4])  # interned now: applying the record cannot fail
 
         def build(state: State) -> tuple[dict, list[dict]]:
-            for user, product, _, _ in parsed:
+            for user, product, *_ in parsed:
                 if state.users.row(user) is None:
                     raise UnknownUserError(user)
                 if state.products.row(product) is None:
@@ -37,30 +39,39 @@ class Activities:
         return self.engine.write(build)
 
     def page(
-        self, after: int, limit: int, user_id: int | None, product_id: int | None
+        self,
+        after: int,
+        limit: int,
+        user_id: int | None,
+        product_id: int | None,
+        kind: str | None = None,
     ) -> list[dict]:
-        """Up to `limit` live activities with id > `after`, ascending, optionally filtered.
+        """Up to `limit` live activities with id > `after`, ascending, optionally filtered by
+        user, product and type.
 
         A product's page is a search in the per-product index, O(log n + page); the index is
         built on the first such page (and after a compaction renumbers rows), sorting outside
         the writers' lock.
         """
         limit, lock = values.limit(limit), self.engine.lock
+        code = None if kind is None else activity_types.find(activity_types.check(kind))
+        if kind is not None and code is None:
+            return []  # a type no activity has
         while user_id is None and product_id is not None:
             self.engine.state.acts.index_products(lock)
             with lock:  # None: chunks were sealed since; index them too, then page
-                page = self.engine.state.acts.product_page(product_id, after, limit)
+                page = self.engine.state.acts.product_page(product_id, after, limit, code)
             if page is not None:
                 return page
         with lock:
             acts = self.engine.state.acts
             if user_id is None:
-                return acts.page(after, limit)
+                return acts.page(after, limit, code)
             rows = acts.user_rows(user_id)
             if product_id is not None:
                 products = acts.gather(rows, ("product",))["product"]
                 rows = rows[products == product_id]
-            return acts.page_of_rows(rows, after, limit)
+            return acts.page_of_rows(rows, after, limit, code)
 
     def count(self) -> int:
         """Number of live activities."""
@@ -68,12 +79,25 @@ class Activities:
 
     def history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(product ids, scores) of a user's live activities, oldest first."""
+        products, scores, _ = self.activity(user_id, typed=False)
+        return products, scores
+
+    def activity(
+        self, user_id: int, typed: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(product ids, scores, type names) of a user's live activities, oldest first (the
+        names only when `typed`, else the codes)."""
         with self.engine.lock:
             acts = self.engine.state.acts
             rows = acts.user_rows(user_id)
-            got = acts.gather(rows, ("id", "product", "score", "ts"))
+            got = acts.gather(rows, ("id", "product", "score", "ts", "type"))
         order = np.lexsort((got["id"], got["ts"]))
-        return got["product"][order], got["score"][order]
+        kinds = got["type"][order]
+        return (
+            got["product"][order],
+            got["score"][order],
+            (activity_types.names(kinds) if typed else kinds),
+        )
 
     def history_version(self, user_id: int) -> int:
         """A number that changes whenever the user's history may have changed; lock-free."""
@@ -102,16 +126,18 @@ class Activities:
             return state.categories[1]
 
 
-def _activity_values(row: dict) -> tuple[int, int, float, int]:
+def _activity_values(row: dict) -> tuple[int, int, float, int, str]:
     return (
         values.entity_id(row.get("user_id"), "user_id"),
         values.entity_id(row.get("product_id"), "product_id"),
         values.score(row.get("score", 1.0) if row.get("score") is not None else 1.0),
         values.timestamp(row.get("timestamp")),
+        activity_types.check(row.get("type")),
     )
 
 
 def _activity_dict(record: list) -> dict:
     return dict(zip(("id", "user_id", "product_id", "score"), record[:4], strict=True)) | {
-        "timestamp": iso_utc(record[4])
+        "timestamp": iso_utc(record[4]),
+        "type": record[5],
     }

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from discerner.store import activity_types
 from discerner.store.indexes import ProductIndexPart, UserIndexPart, with_part
 from discerner.store.tables import iso_utc
 
 APPEND_CHUNK = 1 << 16
-ACTIVITY_FIELDS = ("id", "user", "product", "score", "ts")
+# "type" holds `activity_types` codes; a log record names the type (or omits it: "score").
+ACTIVITY_FIELDS = ("id", "user", "product", "score", "ts", "type")
 ACTIVITY_DTYPES = {"id": np.int64, "user": np.int64, "product": np.int64}
-ACTIVITY_DTYPES |= {"score": np.float64, "ts": np.int64}
+ACTIVITY_DTYPES |= {"score": np.float64, "ts": np.int64, "type": activity_types.DTYPE}
 
 
 @dataclass
@@ -88,15 +90,18 @@ class ActivityTable:
         self.next_id = max(self.next_id, int(cols["id"][-1]) + 1)
 
     def append(self, rows: list[list]) -> None:
-        """Append rows of [id, user, product, score, ts], ids ascending and above all others."""
+        """Append rows of [id, user, product, score, ts, type name] (without the type: "score"),
+        ids ascending and above all others."""
         for values in rows:
             chunk = self.chunks[-1] if self.chunks else None
             if chunk is None or chunk.sealed or chunk.n == len(chunk.alive):
                 self._seal_last()
                 chunk = Chunk.empty(self.total)
                 self.chunks.append(chunk)
-            for name, value in zip(ACTIVITY_FIELDS, values, strict=True):
+            for name, value in zip(ACTIVITY_FIELDS[:5], values[:5], strict=True):
                 chunk.cols[name][chunk.n] = value
+            kind = values[5] if len(values) > 5 else None
+            chunk.cols["type"][chunk.n] = activity_types.code(kind) if kind else 0
             chunk.alive[chunk.n] = True
             self.recent.setdefault(int(values[1]), []).append(self.total)
             chunk.n += 1
@@ -225,30 +230,40 @@ class ActivityTable:
             "product_id": int(c["product"][offset]),
             "score": float(c["score"][offset]),
             "timestamp": iso_utc(c["ts"][offset]),
+            "type": activity_types.name(c["type"][offset]),
         }
 
-    def page(self, after: int, limit: int) -> list[dict]:
-        """Up to `limit` live activities with id > `after`, ascending."""
+    def page(self, after: int, limit: int, kind: int | None = None) -> list[dict]:
+        """Up to `limit` live activities with id > `after`, ascending; of type code `kind` only,
+        when given (a rare type costs a pass over the columns, in numpy)."""
         out: list[dict] = []
         for chunk in self.chunks:
             n = chunk.n
             if n == 0 or chunk.cols["id"][n - 1] <= after:
                 continue
             pos = int(np.searchsorted(chunk.cols["id"][:n], after, side="right"))
-            window = max(2 * limit, 256)
+            window = max(2 * limit, 256) if kind is None else n
             while pos < n and len(out) < limit:
-                hits = np.flatnonzero(chunk.alive[pos : pos + window]) + pos
+                wanted = chunk.alive[pos : pos + window]
+                if kind is not None:
+                    wanted = wanted & (chunk.cols["type"][pos : pos + window] == kind)
+                hits = np.flatnonzero(wanted) + pos
                 out.extend(self.record(chunk, int(o)) for o in hits[: limit - len(out)])
                 pos += window
             if len(out) >= limit:
                 break
         return out
 
-    def page_of_rows(self, rows: np.ndarray, after: int, limit: int) -> list[dict]:
-        """Up to `limit` activities among global `rows` with id > `after`, ascending."""
-        ids = self.gather(rows, ("id",))["id"]
-        keep = ids > after
-        rows, ids = rows[keep], ids[keep]
+    def page_of_rows(
+        self, rows: np.ndarray, after: int, limit: int, kind: int | None = None
+    ) -> list[dict]:
+        """Up to `limit` activities among global `rows` with id > `after` (and of type code
+        `kind`, when given), ascending."""
+        got = self.gather(rows, ("id", "type"))
+        keep = got["id"] > after
+        if kind is not None:
+            keep &= got["type"] == kind
+        rows, ids = rows[keep], got["id"][keep]
         return self.records(rows[np.argsort(ids, kind="stable")][:limit])
 
     def records(self, rows: np.ndarray) -> list[dict]:
@@ -281,8 +296,11 @@ class ActivityTable:
                         self.product_parts = parts
                         self.product_upto = todo[-1][0] + len(todo[-1][1])
 
-    def product_page(self, product: int, after: int, limit: int) -> list[dict] | None:
-        """Up to `limit` live activities of a product with id > `after`, ascending.
+    def product_page(
+        self, product: int, after: int, limit: int, kind: int | None = None
+    ) -> list[dict] | None:
+        """Up to `limit` live activities of a product with id > `after` (and of type code
+        `kind`, when given), ascending.
 
         O(log n + page) through the per-product index; None when sealed chunks are not
         indexed yet (call `index_products`, then ask again).
@@ -294,7 +312,10 @@ class ActivityTable:
         found, want = 0, max(limit, 64)
         while found < limit:
             rows, horizon = self._product_rows_from(product, first, want)
-            rows = rows[self.gather(rows, ())["alive"]][: limit - found] if len(rows) else rows
+            if len(rows):
+                got = self.gather(rows, ("type",))
+                keep = got["alive"] if kind is None else got["alive"] & (got["type"] == kind)
+                rows = rows[keep][: limit - found]
             out.append(rows)
             found += len(rows)
             if horizon is None:

@@ -45,7 +45,7 @@ class StoreContract(Protocol):
 
     Entities are returned as JSON-ready dicts: {"id", "created_at" (ISO 8601 UTC ending in
     "Z"), "external_id", **attributes}; activities as {"id", "user_id", "product_id", "score",
-    "timestamp"}.
+    "timestamp", "type"}.
     """
 
     # ----------------------------------------------------------------- users and products
@@ -150,6 +150,7 @@ class StoreContract(Protocol):
         product_id: int,
         score: float = 1.0,
         timestamp: object = None,
+        type: str | None = None,
     ) -> dict:
         """Record that a user did something with a product, durably.
 
@@ -159,9 +160,11 @@ class StoreContract(Protocol):
             score: A finite number (default 1.0).
             timestamp: When: None (now), a datetime, an ISO 8601 string or Unix seconds,
                 from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z (naive times are UTC).
+            type: What the user did: 1-64 letters, digits, '_', '-', '.' or ':'
+                (`discerner.schema.TYPE_RULE`); None is "score", the default type.
 
         Returns:
-            {"id", "user_id", "product_id", "score", "timestamp"}.
+            {"id", "user_id", "product_id", "score", "timestamp", "type"}.
 
         Raises:
             UnknownUserError: No live user has `user_id`.
@@ -174,7 +177,8 @@ class StoreContract(Protocol):
         """Record many activities in one durable write: all or nothing, consecutive ids.
 
         Args:
-            rows: Dicts with `user_id`, `product_id` and optional `score`, `timestamp`.
+            rows: Dicts with `user_id`, `product_id` and optional `score`, `timestamp`,
+                `type`.
 
         Returns:
             One dict per row, in order, as `add_activity` returns.
@@ -190,9 +194,11 @@ class StoreContract(Protocol):
         limit: int = 1000,
         user_id: int | None = None,
         product_id: int | None = None,
+        type: str | None = None,
     ) -> list[dict]:
         """Up to `limit` live activities with id > `after`, ascending by id (a keyset page),
-        optionally only those of one user and/or one product.
+        optionally only those of one user, one product and/or one type (a type no activity
+        has gives an empty page; a malformed one raises `ValueError`).
         """
         ...
 
@@ -200,6 +206,14 @@ class StoreContract(Protocol):
         """(product ids int64, scores float64) of a user's live activities, oldest first.
 
         Ordered by timestamp, then id. An unknown user has two empty arrays.
+        """
+        ...
+
+    def user_activity(self, user_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(product ids int64, scores float64, types str) of a user's live activities.
+
+        Oldest first, as `user_history` (the same rows in the same order, plus each one's
+        type). An unknown user has three empty arrays.
         """
         ...
 
@@ -248,7 +262,8 @@ class StoreContract(Protocol):
         """A consistent copy of every live activity, the training frame.
 
         Columns `discerner.schema` names: user_id, product_id (int64), score (float64),
-        timestamp (datetime64[us, UTC]); in id order.
+        timestamp (datetime64[us, UTC]), type (categorical of str, categories sorted by
+        name); in id order.
         """
         ...
 
@@ -286,8 +301,8 @@ class StoreContract(Protocol):
         its old activities). All or nothing.
 
         Args:
-            frame: Columns user_id, product_id, optional score and timestamp (validated here;
-                a missing timestamp means now).
+            frame: Columns user_id, product_id, optional score, timestamp and type
+                (validated here; a missing timestamp means now, a missing type "score").
             progress: Show a progress bar.
 
         Returns:

@@ -1,7 +1,7 @@
 """`StoreFacade`: the methods of `StoreContract` that every backend answers by asking a part.
 
 A backend holds parts with one shape: `_users` and `_products` (create, get,
-get_by_external_id, has, page, count, delete), `_activities` (add, page, history,
+get_by_external_id, has, page, count, delete), `_activities` (add, page, history, activity,
 history_version, product_counts, product_categories, count) and `_accounts` (create, get,
 list, set_password, delete). This class turns the contract's methods into those calls, so
 each backend writes only what differs: opening, closing, frames, versions and imports.
@@ -115,11 +115,11 @@ class StoreFacade:
         product_id: int,
         score: float = 1.0,
         timestamp: object = None,
+        type: str | None = None,
     ) -> dict:
         """Record that a user did something with a product, durably."""
-        return self._activities.add(
-            [{"user_id": user_id, "product_id": product_id, "score": score, "timestamp": timestamp}]
-        )[0]
+        row = {"user_id": user_id, "product_id": product_id, "score": score}
+        return self._activities.add([row | {"timestamp": timestamp, "type": type}])[0]
 
     def add_activities(self, rows: list[dict]) -> list[dict]:
         """Record many activities at once: all or nothing, in one durable commit."""
@@ -131,13 +131,18 @@ class StoreFacade:
         limit: int = 1000,
         user_id: int | None = None,
         product_id: int | None = None,
+        type: str | None = None,
     ) -> list[dict]:
         """Up to `limit` live activities with id > `after`, ascending, optionally filtered."""
-        return self._activities.page(after, limit, user_id, product_id)
+        return self._activities.page(after, limit, user_id, product_id, type)
 
     def user_history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(product ids, scores) of a user's live activities, oldest first."""
         return self._activities.history(user_id)
+
+    def user_activity(self, user_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(product ids, scores, types) of a user's live activities, oldest first."""
+        return self._activities.activity(user_id)
 
     def history_version(self, user_id: int) -> int:
         """A number that changes whenever the user's history may have changed."""

@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from discerner import schema
+from discerner.store import activity_types
 from discerner.store import snapshot as snap
+from discerner.store.activity_table import ACTIVITY_DTYPES
 from discerner.store.files import replace_atomically
 from discerner.store.tables import EntityTable
 
@@ -28,18 +30,11 @@ class Frames:
         self.engine = engine
 
     def interactions(self) -> pd.DataFrame:
-        """A consistent copy of every live activity: user_id, product_id, score, timestamp."""
+        """A consistent copy of every live activity: user_id, product_id, score, timestamp,
+        type."""
         with self.engine.lock:
             views = self.engine.state.acts.views()
-        cols = concat(views, ("user", "product", "score", "ts"))
-        return pd.DataFrame(
-            {
-                schema.USER_ID: cols["user"],
-                schema.PRODUCT_ID: cols["product"],
-                schema.SCORE: cols["score"],
-                schema.TIMESTAMP: times(cols["ts"]),
-            }
-        )
+        return interactions_frame(concat(views, ("user", "product", "score", "ts", "type")))
 
     def users(self) -> pd.DataFrame:
         """Live users: id, created_at, external_id and one column per attribute name."""
@@ -89,9 +84,29 @@ def concat(views, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     out = {}
     for name in names:
         parts = [cols[name][alive] for cols, alive in views]
-        dtype = np.float64 if name == "score" else np.int64
-        out[name] = np.concatenate(parts) if parts else np.empty(0, dtype)
+        out[name] = np.concatenate(parts) if parts else np.empty(0, ACTIVITY_DTYPES[name])
     return out
+
+
+def interactions_frame(cols: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The training frame of activity columns: `type` is categorical (one code per row)."""
+    kinds = cols["type"]
+    used = np.flatnonzero(np.bincount(kinds, minlength=1))  # the types present
+    names = activity_types.names(used)
+    order = np.argsort(names, kind="stable")  # categories by name, whatever the codes
+    lookup = np.zeros(len(used) and int(used[-1]) + 1, np.int32)
+    lookup[used[order]] = np.arange(len(used))
+    categories = pd.Index(names[order], dtype="str")
+    return pd.DataFrame(
+        {
+            schema.USER_ID: cols["user"],
+            schema.PRODUCT_ID: cols["product"],
+            schema.SCORE: cols["score"],
+            schema.TIMESTAMP: times(cols["ts"]),
+            schema.TYPE: pd.Categorical.from_codes(lookup[kinds], categories=categories),
+        },
+        copy=False,
+    )
 
 
 def product_totals(views) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

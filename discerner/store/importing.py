@@ -13,6 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from discerner import schema
+from discerner.store import activity_types
 from discerner.store import snapshot as snap
 from discerner.store.engine import Engine
 from discerner.store.files import replace_atomically
@@ -60,6 +61,7 @@ def _plan(state: State, frame: pd.DataFrame) -> tuple[dict, dict]:
         "product": frame[schema.PRODUCT_ID].to_numpy(np.int64),
         "score": frame[schema.SCORE].to_numpy(np.float64),
         "ts": ts,
+        "type": activity_types.from_frame(frame),
     }
     op = {
         "op": "import",

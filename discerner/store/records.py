@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from discerner.store import activity_types
 from discerner.store.activity_table import ActivityTable
 from discerner.store.snapshot import SEGMENT_NAME
 from discerner.store.tables import EntityTable
@@ -94,9 +95,14 @@ def _check_live(table: EntityTable, kind: str, entity_id: int) -> None:
 def _check_activities(rows: list, users: EntityTable, products: EntityTable, acts) -> None:
     previous = acts.next_id - 1
     for row in rows:
-        if not (isinstance(row, list) and len(row) == 5):
-            raise ValueError(f"an activity must be [id, user, product, score, time], not {row!r}")
-        activity_id, user, product, score, ts = row
+        # Records of older versions have no type: those activities are "score".
+        if not (isinstance(row, list) and len(row) in (5, 6)):
+            raise ValueError(
+                f"an activity must be [id, user, product, score, time, type], not {row!r}"
+            )
+        activity_id, user, product, score, ts = row[:5]
+        if len(row) == 6:
+            activity_types.code(activity_types.check(row[5]))
         if not all(_is(v, _INT) for v in (activity_id, user, product, ts)):
             raise ValueError(f"activity {row!r} has a non-integer id, user, product or time")
         if not _is(score, _NUMBER) or not math.isfinite(score):

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from discerner.errors import StoreCorruptError
+from discerner.store import activity_types
 from discerner.store.activity_table import ACTIVITY_DTYPES, ACTIVITY_FIELDS
 from discerner.store.files import fsync_dir, fsync_file, write_bytes_atomically
 from discerner.store.indexes import UserIndexPart
@@ -29,9 +30,11 @@ ACTIVITY_SCHEMA = pa.schema(
         ("product_id", pa.int64()),
         ("score", pa.float64()),
         ("timestamp", TIME),
+        ("type", pa.string()),  # absent in files of older versions: every type is "score"
     ]
 )
 _COLUMN_OF = dict(zip(ACTIVITY_FIELDS, ACTIVITY_SCHEMA.names, strict=True))
+_NUMBERS = ACTIVITY_FIELDS[:5]  # the columns that are numbers in files too
 ROW_GROUP = 1 << 20
 SNAPSHOT_FILES = ("users.parquet", "products.parquet", "activities.parquet", *UserIndexPart.FILES)
 SNAPSHOT_NAME = re.compile(r"\d{20}")
@@ -115,12 +118,14 @@ def activity_batches(views, rows_per_batch: int = ROW_GROUP):
     for cols, alive in views:
         for start in range(0, len(alive), rows_per_batch):
             keep = alive[start : start + rows_per_batch]
-            arrays = [cols[f][start : start + rows_per_batch][keep] for f in ACTIVITY_FIELDS]
+            arrays = [cols[f][start : start + rows_per_batch][keep] for f in _NUMBERS]
             arrays[-1] = arrays[-1].view("datetime64[us]")
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(a, type=t) for a, t in zip(arrays, ACTIVITY_SCHEMA.types, strict=True)],
-                schema=ACTIVITY_SCHEMA,
-            )
+            columns = [
+                pa.array(a, type=t) for a, t in zip(arrays, ACTIVITY_SCHEMA.types[:5], strict=True)
+            ]
+            kinds = cols["type"][start : start + rows_per_batch][keep]
+            columns.append(activity_types.to_arrow(kinds))
+            yield pa.RecordBatch.from_arrays(columns, schema=ACTIVITY_SCHEMA)
 
 
 def write_activities(path: Path, batches) -> int:
@@ -128,7 +133,7 @@ def write_activities(path: Path, batches) -> int:
     rows = 0
     # Dictionary-encode only the columns that repeat: ids and times never do, and trying
     # costs half the writing time.
-    dictionary = ["user_id", "product_id", "score"]
+    dictionary = ["user_id", "product_id", "score", "type"]
     with pq.ParquetWriter(
         path, ACTIVITY_SCHEMA, use_dictionary=dictionary, write_page_checksum=True
     ) as writer:
@@ -140,23 +145,31 @@ def write_activities(path: Path, batches) -> int:
 
 
 def read_activities(path: Path) -> dict[str, np.ndarray]:
-    """Read an activities Parquet file into numpy columns.
+    """Read an activities Parquet file into numpy columns ("type" as `activity_types` codes).
 
     Row group by row group into preallocated arrays, so the peak memory is the arrays plus one
-    row group, whatever the file's size.
+    row group, whatever the file's size. A file without a type column (written by an older
+    version) reads as all "score".
+
+    Raises:
+        ValueError: A type in the file is missing or invalid.
     """
-    source = pq.ParquetFile(path, page_checksum_verification=True)
+    typed = "type" in pq.read_schema(path).names
+    dictionary = ["type"] if typed else None  # types as codes per distinct name: fast
+    source = pq.ParquetFile(path, page_checksum_verification=True, read_dictionary=dictionary)
     n = source.metadata.num_rows
     out = {f: np.empty(n, ACTIVITY_DTYPES[f]) for f in ACTIVITY_FIELDS}
     position = 0
     for group in range(source.num_row_groups):
         table = source.read_row_group(group)
         rows = table.num_rows
-        for field, column in _COLUMN_OF.items():
-            values = table.column(column)
+        for field in _NUMBERS:
+            values = table.column(_COLUMN_OF[field])
             if field == "ts":
                 values = values.cast(pa.int64())
             out[field][position : position + rows] = values.to_numpy()
+        kinds = table.column("type") if typed else None
+        out["type"][position : position + rows] = activity_types.from_arrow(kinds, rows)
         position += rows
     return out
 
@@ -277,16 +290,18 @@ def release_memory() -> None:
 def content_hash(users: np.ndarray, products: np.ndarray, views) -> str:
     """A hash of the live content: user ids, product ids and every activity column.
 
-    Independent of how rows are chunked, so the same data always hashes the same.
+    Independent of how rows are chunked, so the same data always hashes the same (types are
+    hashed by name, not by their process-local codes).
     """
     hashers = {f: hashlib.blake2b(digest_size=16) for f in ACTIVITY_FIELDS}
     for cols, alive in views:
         for start in range(0, len(alive), ROW_GROUP):  # in slices: little extra memory
             keep = alive[start : start + ROW_GROUP]
             for f in ACTIVITY_FIELDS:
-                hashers[f].update(
-                    np.ascontiguousarray(cols[f][start : start + ROW_GROUP][keep]).data
-                )
+                values = cols[f][start : start + ROW_GROUP][keep]
+                if f == "type":
+                    values = activity_types.stable_hashes(values)
+                hashers[f].update(np.ascontiguousarray(values).data)
     total = hashlib.blake2b(digest_size=16)
     total.update(np.ascontiguousarray(users, np.int64).data)
     total.update(b"|")

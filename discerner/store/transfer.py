@@ -116,7 +116,7 @@ def _load_postgres(url: str, picture: dict, accounts: list[dict]) -> None:
             _check_empty(conn, url)
             for table in ("users", "products"):
                 _copy_entities(conn, table, picture[table])
-            cols = frames.concat(picture["views"], bulk.FIELDS)
+            cols = frames.concat(picture["views"], (*bulk.FIELDS, "type"))
             if len(cols["id"]):
                 conn.execute(bulk._DROP_INDEXES)
                 bulk._copy_activities(conn, cols, progress=False)

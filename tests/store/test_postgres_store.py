@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from discerner.store import Store
-from discerner.store.postgres import PostgresStore, bulk
+from discerner.store.postgres import PostgresStore, bulk, schema
 
 
 @pytest.fixture
@@ -61,8 +61,10 @@ def test_snapshot_in_many_ranges_and_the_same_hash_as_the_embedded_store(
     url, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(bulk, "CHUNK_IDS", 3)
+    kinds = ("view", "score", "buy:now")
     rows = [
         {"user_id": 1 + i % 2, "product_id": 1 + i % 2, "score": float(i), "timestamp": i}
+        | {"type": kinds[i % 3]}
         for i in range(20)
     ]
     with (
@@ -76,6 +78,7 @@ def test_snapshot_in_many_ranges_and_the_same_hash_as_the_embedded_store(
         frame = store.interactions()
         assert frame.to_dict("list") == embedded.interactions().to_dict("list")
         assert frame["score"].tolist() == [float(i) for i in range(0, 20, 2)]
+        assert frame["type"].tolist() == [kinds[i % 3] for i in range(0, 20, 2)]
         assert store.data_version()["hash"] == embedded.data_version()["hash"]
         store.export(tmp_path / "pg")
         embedded.export(tmp_path / "embedded")
@@ -101,5 +104,29 @@ def test_a_big_import_rebuilds_the_indexes(url, monkeypatch):
         assert sorted(r[0] for r in found) == [
             "activities_pkey",
             "activities_product_id",
+            "activities_type",
             "activities_user_id",
         ]
+
+
+def test_migration_0003_reads_existing_activities_as_score(postgres_database):
+    schema._upgrade(postgres_database, "0002")  # the tables as the previous version made them
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (id, created_at) VALUES (1, now())")
+        conn.execute("INSERT INTO products (id, created_at) VALUES (1, now())")
+        conn.execute(
+            "INSERT INTO activities (id, user_id, product_id, score, timestamp)"
+            " VALUES (1, 1, 1, 2.5, '2024-01-01Z')"
+        )
+        conn.execute("SELECT setval('activities_ids', 1)")
+    with PostgresStore.open(postgres_database) as store:  # a writer migrates to 0003
+        assert [a["type"] for a in store.list_activities()] == ["score"]
+        assert store.add_activity(1, 1, type="view") | {"timestamp": ""} == {
+            "id": 2,
+            "user_id": 1,
+            "product_id": 1,
+            "score": 1.0,
+            "timestamp": "",
+            "type": "view",
+        }
+        assert store.interactions()["type"].tolist() == ["score", "view"]

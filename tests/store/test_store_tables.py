@@ -39,6 +39,7 @@ def test_snapshot_files_are_plain_parquet(path, shop):
             "product_id": 3,
             "score": 2.5,
             "timestamp": pd.Timestamp(0, tz="UTC"),
+            "type": "score",
         }
     ]
     assert pd.read_parquet(folder / "products.parquet")["category"].tolist() == ["a", "a", "b"]

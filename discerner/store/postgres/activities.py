@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 
 from discerner.errors import UnknownProductError, UnknownUserError
-from discerner.store import values
+from discerner.store import activity_types, values
 from discerner.store.activities import _activity_values as activity_values
 from discerner.store.postgres.database import Database, db_id, iso, to_datetime
 from discerner.store.postgres.entities import _after
 
-_COLUMNS = "id, user_id, product_id, score, timestamp"
+_COLUMNS = "id, user_id, product_id, score, timestamp, type"
 # Locks each named user's row until COMMIT (so a delete of the user waits, then sees the new
 # activities) and gives their history a new version: writes to one user take turns on the
 # row, so that user's versions grow in commit order.
@@ -24,9 +24,9 @@ _LOCK_PRODUCTS = "SELECT id FROM products WHERE id = ANY(%s) FOR KEY SHARE"
 _INSERT = (
     "WITH block AS (SELECT discerner_take_ids('activities_ids', %s) AS first)"
     f" INSERT INTO activities ({_COLUMNS})"
-    " SELECT block.first + r.n - 1, r.u, r.p, r.s, r.t FROM block,"
-    " unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::timestamptz[])"
-    " WITH ORDINALITY AS r(u, p, s, t, n)"
+    " SELECT block.first + r.n - 1, r.u, r.p, r.s, r.t, r.k FROM block,"
+    " unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::timestamptz[], %s::text[])"
+    " WITH ORDINALITY AS r(u, p, s, t, k, n)"
     " RETURNING id"
 )
 # A user's history version: their own (a fresh sequence value per write, kept in their row)
@@ -52,7 +52,7 @@ class Activities:
         parsed = [activity_values(row) for row in rows]
         if not parsed:
             return []
-        users, products, scores, times = (list(column) for column in zip(*parsed, strict=True))
+        users, products, scores, times, kinds = (list(c) for c in zip(*parsed, strict=True))
         with self.db.writing() as conn:
             live_users = {r[0] for r in conn.execute(_TOUCH_USERS, (sorted(set(users)),))}
             live_products = {r[0] for r in conn.execute(_LOCK_PRODUCTS, (sorted(set(products)),))}
@@ -62,19 +62,24 @@ class Activities:
                 if product not in live_products:
                     raise UnknownProductError(product)
             moments = [to_datetime(t) for t in times]
-            inserted = conn.execute(_INSERT, (len(parsed), users, products, scores, moments))
-            first = min(row[0] for row in inserted)
-        return [
-            {"id": first + i, "user_id": u, "product_id": p, "score": s, "timestamp": iso(t)}
-            for i, (u, p, s, t) in enumerate(zip(users, products, scores, moments, strict=True))
-        ]
+            params = (len(parsed), users, products, scores, moments, kinds)
+            first = min(row[0] for row in conn.execute(_INSERT, params))
+        rows = zip(users, products, scores, moments, kinds, strict=True)
+        return [_record(first + i, *row) for i, row in enumerate(rows)]
 
     def page(
-        self, after: int, limit: int, user_id: int | None, product_id: int | None
+        self,
+        after: int,
+        limit: int,
+        user_id: int | None,
+        product_id: int | None,
+        kind: str | None = None,
     ) -> list[dict]:
-        """Up to `limit` activities with id > `after`, ascending, optionally of one user and/or
-        product (an index range scan on (user_id, id) or (product_id, id))."""
+        """Up to `limit` activities with id > `after`, ascending, optionally of one user,
+        product and/or type (an index range scan on (user_id, id), (product_id, id) or
+        (type, id))."""
         limit, after = values.limit(limit), _after(after)
+        kind = None if kind is None else activity_types.check(kind)
         where, params = ["id > %s"], [after]
         for column, wanted in (("user_id", user_id), ("product_id", product_id)):
             if wanted is not None:
@@ -82,15 +87,15 @@ class Activities:
                 params.append(db_id(wanted))
         if limit == 0 or None in params:
             return []
+        if kind is not None:
+            where.append("type = %s")
+            params.append(kind)
         query = (
             f"SELECT {_COLUMNS} FROM activities WHERE {' AND '.join(where)} ORDER BY id LIMIT %s"
         )
         with self.db.reading() as conn:
             rows = conn.execute(query, (*params, limit)).fetchall()
-        return [
-            {"id": i, "user_id": u, "product_id": p, "score": s, "timestamp": iso(t)}
-            for i, u, p, s, t in rows
-        ]
+        return [_record(*row) for row in rows]
 
     def count(self) -> int:
         """Number of activities."""
@@ -99,19 +104,30 @@ class Activities:
 
     def history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(product ids, scores) of a user's activities, oldest first (then by id)."""
+        products, scores, _ = self.activity(user_id, typed=False)
+        return products, scores
+
+    def activity(
+        self, user_id: int, typed: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(product ids, scores, types) of a user's activities, oldest first (then by id);
+        without `typed`, the types are not read (an empty array)."""
         wanted = db_id(user_id)
-        if wanted is None:
-            return np.empty(0, np.int64), np.empty(0, np.float64)
+        kinds = "string_agg(type, ',' ORDER BY timestamp, id)" if typed else "NULL::text"
         query = (
             "SELECT string_agg(int8send(product_id), '' ORDER BY timestamp, id),"
-            " string_agg(float8send(score), '' ORDER BY timestamp, id)"
+            f" string_agg(float8send(score), '' ORDER BY timestamp, id), {kinds}"
             " FROM activities WHERE user_id = %s"
         )
-        with self.db.reading() as conn:
-            products, scores = conn.execute(query, (wanted,), binary=True).fetchone()
+        found = (None, None, None)
+        if wanted is not None:
+            with self.db.reading() as conn:
+                found = conn.execute(query, (wanted,), binary=True).fetchone()
+        products, scores, names = found
         return (
             np.frombuffer(products or b"", ">i8").astype(np.int64),
             np.frombuffer(scores or b"", ">f8").astype(np.float64),
+            np.asarray(names.split(",") if names else [], dtype=str),  # no type has a comma
         )
 
     def history_version(self, user_id: int) -> int:
@@ -156,3 +172,14 @@ class Activities:
             if self._categories is None or self._categories[0] != changes:
                 self._categories = (changes, {i: c for i, c in rows if c is not None})
             return self._categories[1]
+
+
+def _record(activity_id: int, user: int, product: int, score: float, moment, kind: str) -> dict:
+    return {
+        "id": activity_id,
+        "user_id": user,
+        "product_id": product,
+        "score": score,
+        "timestamp": iso(moment),
+        "type": kind,
+    }

@@ -2,9 +2,10 @@
 
 A snapshot runs in one REPEATABLE READ transaction whose snapshot (`pg_export_snapshot`) is
 shared by a few worker connections; each reads a range of activity ids as one `bytea` built
-on the server (`int8send(id) || … || timestamptz_send(timestamp)`, 40 bytes a row), which
-numpy parses in one call. That is several times faster than COPY TO, which hands Python one
-message per row. Imports stream binary COPY rows built with numpy into the table.
+on the server (`int8send(id) || … || timestamptz_send(timestamp)` and the type's position in
+the snapshot's list of types, 42 bytes a row), which numpy parses in one call. That is several
+times faster than COPY TO, which hands Python one message per row. Imports stream binary COPY
+rows built with numpy into the table.
 """
 
 from __future__ import annotations
@@ -21,23 +22,29 @@ from psycopg import sql
 from tqdm.auto import tqdm
 
 from discerner import schema
-from discerner.store import frames
+from discerner.store import activity_types, frames
 from discerner.store import snapshot as snap
 from discerner.store.files import replace_atomically
 from discerner.store.postgres.database import Database, micros, to_datetime
 from discerner.store.tables import EntityTable, now_micros
 
 PG_EPOCH = 946_684_800_000_000  # 2000-01-01T00:00:00Z, PostgreSQL's zero, in Unix microseconds
-FIELDS = ("id", "user", "product", "score", "ts")  # the embedded store's activity columns
-ROW = np.dtype(
-    [("id", ">i8"), ("user", ">i8"), ("product", ">i8"), ("score", ">f8"), ("ts", ">i8")]
-)
+FIELDS = ("id", "user", "product", "score", "ts")  # the embedded store's numeric columns
+NUMBERS = [("id", ">i8"), ("user", ">i8"), ("product", ">i8"), ("score", ">f8"), ("ts", ">i8")]
+ROW = np.dtype([*NUMBERS, ("type", ">i2")])
 CHUNK_IDS = 1 << 20  # activity ids per worker query (about 40 MB of bytea when dense)
 WORKERS = 2
 _CHUNK = (
     "SELECT string_agg(int8send(id) || int8send(user_id) || int8send(product_id)"
-    " || float8send(score) || timestamptz_send(timestamp), '')"
+    " || float8send(score) || timestamptz_send(timestamp)"
+    " || int2send(array_position(%s::text[], type)::int2 - 1::int2), '')"
     " FROM activities WHERE id >= %s AND id < %s"
+)
+# The distinct types, one index probe each (a loose index scan on (type, id)).
+_TYPES = (
+    "WITH RECURSIVE t(name) AS (SELECT min(type) FROM activities UNION ALL"
+    " SELECT (SELECT min(type) FROM activities WHERE type > t.name) FROM t"
+    " WHERE t.name IS NOT NULL) SELECT name FROM t WHERE name IS NOT NULL"
 )
 _IDS = "SELECT string_agg(int8send(id), '' ORDER BY id) FROM {}"
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
@@ -54,13 +61,14 @@ def read_snapshot(db: Database, entities: bool = False) -> dict:
 
     Returns:
         {"seq": writes committed, "users", "products": id arrays (or `EntityTable`s when
-        `entities`, then also "next_ids"), "cols": {id, user, product, score, ts} numpy
-        columns in id order, ts in Unix microseconds}.
+        `entities`, then also "next_ids"), "cols": {id, user, product, score, ts, type}
+        numpy columns in id order, ts in Unix microseconds, type `activity_types` codes}.
     """
     with db.snapshot() as conn:
         token = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         seq = conn.execute("SELECT sum(writes)::bigint FROM write_counts").fetchone()[0]
         low, high = conn.execute("SELECT min(id), max(id) FROM activities").fetchone()
+        names = [row[0] for row in conn.execute(_TYPES)]
         if entities:
             users, products = _entity_table(conn, "users"), _entity_table(conn, "products")
             next_ids = _next_ids(conn)
@@ -68,10 +76,11 @@ def read_snapshot(db: Database, entities: bool = False) -> dict:
             users, products = _ids(conn, "users"), _ids(conn, "products")
         ranges = [] if low is None else _ranges(low, high)
         with ThreadPoolExecutor(WORKERS) as pool:
-            batches = list(pool.map(lambda r: _read_range(db, token, r), _split(ranges)))
+            batches = list(pool.map(lambda r: _read_range(db, token, r, names), _split(ranges)))
     parts = [part for batch in batches for part in batch]
     del batches  # `_assemble` frees each part once copied: no other reference may keep it
     cols = _assemble(parts)
+    cols["type"] = activity_types.codes_of(map(activity_types.check, names))[cols["type"]]
     picture = {"seq": seq, "users": users, "products": products, "cols": cols}
     return picture | ({"next_ids": next_ids} if entities else {})
 
@@ -95,7 +104,7 @@ def _split(ranges: list) -> list[list]:
     return [ranges[i::WORKERS] for i in range(WORKERS)]
 
 
-def _read_range(db: Database, token: str, ranges: list) -> list[tuple[int, dict]]:
+def _read_range(db: Database, token: str, ranges: list, names: list) -> list[tuple[int, dict]]:
     out = []
     if not ranges:
         return out
@@ -103,10 +112,10 @@ def _read_range(db: Database, token: str, ranges: list) -> list[tuple[int, dict]
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(token)))
         for start, stop in ranges:
-            data = conn.execute(_CHUNK, (start, stop), binary=True).fetchone()[0] or b""
-            rows = np.frombuffer(data, ROW)
+            data = conn.execute(_CHUNK, (names, start, stop), binary=True).fetchone()[0]
+            rows = np.frombuffer(data or b"", ROW)
             out.append(
-                (start, {f: rows[f].astype(rows[f].dtype.newbyteorder("=")) for f in FIELDS})
+                (start, {f: rows[f].astype(rows[f].dtype.newbyteorder("=")) for f in ROW.names})
             )
     return out
 
@@ -119,12 +128,12 @@ def _assemble(parts: list[tuple[int, dict]]) -> dict[str, np.ndarray]:
     """
     parts.sort(key=lambda part: part[0])
     total = sum(len(cols["id"]) for _, cols in parts)
-    out = {f: np.empty(total, np.float64 if f == "score" else np.int64) for f in FIELDS}
+    out = {f: np.empty(total, ROW[f].newbyteorder("=")) for f in ROW.names}
     position = 0
     while parts:
         _, cols = parts.pop(0)
         n = len(cols["id"])
-        for f in FIELDS:
+        for f in ROW.names:
             out[f][position : position + n] = cols[f]
         position += n
         del cols
@@ -170,19 +179,6 @@ def version_of(picture: dict) -> dict:
     }
 
 
-def interactions_frame(cols: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The training frame of snapshot columns (the embedded store's dtypes)."""
-    return pd.DataFrame(
-        {
-            schema.USER_ID: cols["user"],
-            schema.PRODUCT_ID: cols["product"],
-            schema.SCORE: cols["score"],
-            schema.TIMESTAMP: frames.times(cols["ts"]),
-        },
-        copy=False,
-    )
-
-
 def export(picture: dict, directory: str | os.PathLike[str]) -> dict:
     """Write a snapshot as the embedded store's Parquet files plus version.json."""
     folder = Path(directory)
@@ -217,6 +213,7 @@ def import_interactions(db: Database, frame: pd.DataFrame, progress: bool) -> di
         "ts": pd.DatetimeIndex(frame[schema.TIMESTAMP]).as_unit("us").asi8.copy(),
     }
     cols["ts"][cols["ts"] == np.iinfo(np.int64).min] = now
+    cols["type"] = activity_types.from_frame(frame)
     with db.writing(products=True, cascade=True) as conn:
         created = {
             kind: _create_missing(conn, kind, np.unique(cols[kind[:-1]]), to_datetime(now))
@@ -239,19 +236,20 @@ def import_interactions(db: Database, frame: pd.DataFrame, progress: bool) -> di
     }
 
 
-# The activities' indexes as migration 0001 creates them. COPY into indexed columns inserts
+# The activities' indexes as migrations 0001 and 0003 create them. COPY into indexed columns inserts
 # into each btree at random places, about 4 us a row per index here; building an index
 # afterwards sorts, ten times faster. Dropping them locks the table until the COMMIT, so only
 # imports at least as big as the table (typically the first) do it.
 _DROP_INDEXES = (
-    "DROP INDEX activities_user_id, activities_product_id;"
+    "DROP INDEX activities_user_id, activities_product_id, activities_type;"
     " ALTER TABLE activities DROP CONSTRAINT activities_pkey"
 )
 _CREATE_INDEXES = (
     "SET LOCAL maintenance_work_mem = '512MB';"
     " ALTER TABLE activities ADD PRIMARY KEY (id);"
     " CREATE INDEX activities_user_id ON activities (user_id, id);"
-    " CREATE INDEX activities_product_id ON activities (product_id, id)"
+    " CREATE INDEX activities_product_id ON activities (product_id, id);"
+    " CREATE INDEX activities_type ON activities (type, id)"
 )
 REBUILD_ROWS = 500_000
 
@@ -285,23 +283,35 @@ def _create_missing(conn, table: str, ids: np.ndarray, created) -> int:
 
 
 def _copy_activities(conn, cols: dict, progress: bool) -> None:
-    n = len(cols["id"])
-    query = "COPY activities (id, user_id, product_id, score, timestamp) FROM STDIN (FORMAT BINARY)"
+    """COPY rows of numpy columns, one run per type (fixed-width rows within a run).
+
+    Each run keeps id order, so an id range of the table stays a few contiguous runs of pages.
+    """
+    kinds, n = cols["type"], len(cols["id"])
+    codes = np.unique(kinds).tolist()
+    columns = "id, user_id, product_id, score, timestamp, type"
+    query = f"COPY activities ({columns}) FROM STDIN (FORMAT BINARY)"
     with (
         conn.cursor().copy(query) as copy,
         tqdm(total=n, unit="row", desc="import", disable=not progress) as bar,
     ):
         copy.write(COPY_HEADER)
-        for start in range(0, n, COPY_BATCH):
-            stop = min(start + COPY_BATCH, n)
-            rows = np.empty(stop - start, COPY_ROW)
-            rows["n"] = len(FIELDS)
-            for i, field in enumerate(FIELDS):
-                rows[f"l{i}"] = 8
-                values = cols[field][start:stop]
-                rows[f"v{i}"] = values - PG_EPOCH if field == "ts" else values
-            copy.write(rows.tobytes())
-            bar.update(stop - start)
+        for code in codes:
+            rows = np.flatnonzero(kinds == code) if len(codes) > 1 else None  # None: all
+            name = activity_types.name(code).encode()
+            layout = np.dtype([*COPY_ROW.descr, ("l5", ">i4"), ("v5", f"S{len(name)}")])
+            for start in range(0, n if rows is None else len(rows), COPY_BATCH):
+                picked = slice(start, start + COPY_BATCH)
+                picked = picked if rows is None else rows[picked]
+                batch = np.empty(len(cols["id"][picked]), layout)
+                batch["n"] = len(FIELDS) + 1
+                for i, field in enumerate(FIELDS):
+                    batch[f"l{i}"] = 8
+                    values = cols[field][picked]
+                    batch[f"v{i}"] = values - PG_EPOCH if field == "ts" else values
+                batch["l5"], batch["v5"] = len(name), name
+                copy.write(batch.tobytes())
+                bar.update(len(batch))
         copy.write(b"\xff\xff")
 
 

@@ -11,7 +11,7 @@ from discerner.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
-HEAD = "0002"  # the newest revision in migrations/versions
+HEAD = "0003"  # the newest revision in migrations/versions
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK = (1684628325, 0)  # advisory lock key: one migration at a time across processes
 
@@ -52,7 +52,7 @@ def check(conn: psycopg.Connection) -> None:
         )
 
 
-def _upgrade(url: str) -> None:
+def _upgrade(url: str, target: str = HEAD) -> None:
     # Imported here: Alembic and SQLAlchemy take a while to import and only migrations need them.
     import sqlalchemy
     from alembic import command
@@ -66,7 +66,7 @@ def _upgrade(url: str) -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, HEAD)
+            command.upgrade(config, target)
     finally:
         engine.dispose()
-    logger.info("PostgreSQL store schema upgraded to revision %s", HEAD)
+    logger.info("PostgreSQL store schema upgraded to revision %s", target)

@@ -72,10 +72,10 @@ class PostgresStore(StoreFacade):
     # ----------------------------------------------------------------- frames and versions
 
     def interactions(self) -> pd.DataFrame:
-        """Every activity as of one moment: user_id, product_id, score, timestamp."""
+        """Every activity as of one moment: user_id, product_id, score, timestamp, type."""
         picture = bulk.read_snapshot(self._db)
         self._remember(bulk.version_of(picture))
-        return bulk.interactions_frame(picture["cols"])
+        return frames.interactions_frame(picture["cols"])
 
     def users_frame(self) -> pd.DataFrame:
         """Users: id, created_at, external_id and one column per attribute name."""

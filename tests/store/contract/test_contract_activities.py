@@ -14,6 +14,7 @@ def test_add_activity_returns_its_row_and_checks_references(shop):
         "product_id": 2,
         "score": 4.5,
         "timestamp": "2024-01-02T03:04:05.000000Z",
+        "type": "score",
     }
     with pytest.raises(UnknownUserError):
         shop.add_activity(9, 1)

@@ -16,8 +16,10 @@ def test_interactions_frame_has_schema_dtypes_and_live_rows(shop):
         "product_id": [3],
         "score": [5.0],
         "timestamp": [pd.Timestamp("1970-01-01T00:01:00Z")],
+        "type": ["score"],
     }
     assert str(frame["timestamp"].dtype) == "datetime64[us, UTC]"
+    assert isinstance(frame["type"].dtype, pd.CategoricalDtype)
     products = shop.products_frame()
     assert products["id"].tolist() == [1, 3] and products["category"].tolist() == ["a", "b"]
     assert shop.product_categories() == {1: "a", 3: "b"}
@@ -74,6 +76,7 @@ def test_import_keeps_ids_and_creates_what_is_missing(shop):
         "product_id": 7,
         "score": 3.0,
         "timestamp": "",
+        "type": "score",
     }
     assert shop.create_user()["id"] == 11
     assert shop.add_activity(10, 7)["id"] == 4
