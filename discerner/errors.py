@@ -79,5 +79,13 @@ class TrainingError(DiscernerError):
     """Training cannot run: the store holds no activities, or no candidate is left."""
 
 
+class ModelTooLargeError(TrainingError):
+    """A model cannot be fitted within memory at this size (EASE on a large catalogue).
+
+    Raised by `fit` before anything is computed; a model search skips the candidate and logs
+    the message, which says why.
+    """
+
+
 class TrackingStoreMissingError(DiscernerError, FileNotFoundError):
     """A reader asked for the MLflow tracking database of a data folder where none exists."""

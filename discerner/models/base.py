@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from discerner.errors import NotFittedError
+from discerner.errors import ModelTooLargeError, NotFittedError
 from discerner.matrix import (
     apply_weighting,
     bm25_idf,
@@ -90,9 +90,15 @@ class Recommender:
 
         Returns:
             self, fitted.
+
+        Raises:
+            ModelTooLargeError: The fit would not fit in memory (see `fits_in_memory`).
         """
         frame = validate_interactions(interactions)
         built = build_matrix(frame, self.duplicates)
+        fits, reason = self.fits_in_memory(*built.matrix.shape)
+        if not fits:
+            raise ModelTooLargeError(f"{type(self).__name__} cannot be fitted here: {reason}")
         self.user_ids_ = built.user_ids
         self.product_ids_ = built.product_ids
         self.user_items_ = built.matrix
@@ -117,6 +123,18 @@ class Recommender:
     def _fit(self, matrix: sp.csr_matrix) -> None:
         """Learn the model's state from the weighted users x products matrix (magnitudes:
         a dislike's weight is given positive here, see `fit`)."""
+
+    def fits_in_memory(self, n_users: int, n_products: int) -> tuple[bool, str]:
+        """Whether a fit on this many users and products fits in memory, and if not, why.
+
+        `fit` checks it before computing anything; a model search can ask it before fitting.
+        Most models grow with the data's non-zeros and always fit; a model with a dense
+        product x product state (EASE) says no past its size limit.
+
+        Returns:
+            (fits, reason): the reason is empty when it fits.
+        """
+        return True, ""
 
     def assign(self, **state: Any) -> Recommender:
         """Take fitted state computed elsewhere (an engine such as Spark) instead of `fit`.

@@ -5,7 +5,16 @@ import pandas as pd
 import pytest
 
 from discerner.errors import NotFittedError
-from discerner.models import Blend, ImplicitALS, ItemKNN, Popularity, PureSVD, UserKNN, load
+from discerner.models import (
+    EASE,
+    Blend,
+    ImplicitALS,
+    ItemKNN,
+    Popularity,
+    PureSVD,
+    UserKNN,
+    load,
+)
 
 MODELS = {
     "popularity": lambda: Popularity(),
@@ -16,6 +25,8 @@ MODELS = {
     "rp3beta": lambda: ItemKNN(k=10, similarity="rp3beta", alpha=0.8, beta=0.4),
     "user_knn": lambda: UserKNN(k=5),
     "blend": lambda: Blend(n_components=4, k=10),
+    "ease": lambda: EASE(l2=10.0),
+    "ease_bm25": lambda: EASE(l2=50.0, weighting="bm25"),
     "implicit_als": lambda: ImplicitALS(n_factors=4, iterations=3),
 }
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from discerner.datasets import generate
-from discerner.models import Blend, ItemKNN, Popularity, PureSVD, UserKNN
+from discerner.models import EASE, Blend, ItemKNN, Popularity, PureSVD, UserKNN
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,8 @@ def favourite_share(model, data) -> float:
         ItemKNN(k=30, similarity="rp3beta", alpha=0.8, beta=0.5),
         UserKNN(k=30),
         Blend(n_components=8, k=30),
+        EASE(l2=30.0),
+        EASE(l2=100.0, weighting="log"),
     ],
     ids=repr,
 )

@@ -1,0 +1,104 @@
+"""EASE and implicit ALS: answers computed by hand on tiny frames, fold-in and `similar`."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from discerner.errors import ModelTooLargeError, NotFittedError
+from discerner.models import EASE
+from discerner.models.ease import dense_gram, ease_weights
+
+
+def frame(pairs, scores=None):
+    users, products = zip(*pairs, strict=True)
+    score = 1.0 if scores is None else scores
+    return pd.DataFrame({"user_id": users, "product_id": products, "score": score})
+
+
+# Users 1, 2 take products 1 and 2; user 3 takes 2 and 3; user 4 takes 3.
+# G = XᵀX = [[2, 2, 0], [2, 3, 1], [0, 1, 2]]; with l2 = 1, G + I = [[3, 2, 0], [2, 4, 1],
+# [0, 1, 3]], det = 3·11 - 2·6 = 21, and its cofactors give
+# P = (G + I)⁻¹ = [[11, -6, 2], [-6, 9, -3], [2, -3, 8]] / 21.
+# B_ij = -P_ij / P_jj (P_11 = 11/21, P_22 = 9/21, P_33 = 8/21), diag(B) = 0:
+# B = [[0, 6/9, -2/8], [6/11, 0, 3/8], [-2/11, 3/9, 0]].
+TRIANGLE = frame([(1, 1), (1, 2), (2, 1), (2, 2), (3, 2), (3, 3), (4, 3)])
+B = np.array([[0, 2 / 3, -1 / 4], [6 / 11, 0, 3 / 8], [-2 / 11, 1 / 3, 0]])
+
+
+def test_ease_weights_by_hand():
+    model = EASE(l2=1.0, weighting="binary").fit(TRIANGLE)
+    np.testing.assert_allclose(model.item_weights_, B, rtol=1e-5, atol=1e-6)
+
+
+def test_ease_fold_in_of_an_unseen_user_is_x_times_b():
+    model = EASE(l2=1.0, weighting="binary").fit(TRIANGLE)
+    # x = (1, 0, 1): x B = row 1 + row 3 = (-2/11, 2/3 + 1/3, -1/4); 1 and 3 are seen.
+    history = frame([(50, 1), (50, 3)])
+    recs = model.recommend([50], n=3, history=history)
+    assert list(recs["product_id"]) == [2]
+    np.testing.assert_allclose(recs["score"], [1.0], rtol=1e-5)
+    # The fast path scores the same history the same way, unseen products first.
+    ids, scores = model.recommend_history(np.array([1]), np.array([5.0]), n=3)
+    assert list(ids) == [2, 3]
+    np.testing.assert_allclose(scores, [2 / 3, -1 / 4], rtol=1e-5)
+
+
+def test_ease_without_binarising_scales_with_the_score():
+    model = EASE(l2=1.0, weighting="none").fit(TRIANGLE)
+    # The fitted B is the same (all scores are 1); x = (4, 0, 0) scores 4 · row 1.
+    ids, scores = model.recommend_history(np.array([1]), np.array([4.0]), n=3)
+    assert list(ids) == [2, 3]
+    np.testing.assert_allclose(scores, [8 / 3, -1.0], rtol=1e-5)
+
+
+def test_ease_similar_products_read_the_rows_of_b():
+    model = EASE(l2=1.0, weighting="binary").fit(TRIANGLE)
+    similar = model.similar_products([2, 3], n=5)
+    # Row 2 of B: (6/11, 0, 3/8); row 3: (-2/11, 1/3, 0); a product is never its own.
+    assert similar["product_id"].tolist() == [2, 2, 3, 3]
+    assert similar["similar_product_id"].tolist() == [1, 3, 2, 1]
+    np.testing.assert_allclose(similar["score"], [6 / 11, 3 / 8, 1 / 3, -2 / 11], rtol=1e-5)
+
+
+def test_ease_weights_agree_with_a_float64_inverse():
+    rng = np.random.default_rng(3)
+    users, products = rng.integers(1, 81, 2000), rng.zipf(1.4, 2000) % 150 + 1
+    model = EASE(l2=5.0, weighting="binary").fit(frame(list(zip(users, products, strict=True))))
+    x = (model.user_items_.toarray() > 0).astype(np.float64)
+    p = np.linalg.inv(x.T @ x + 5.0 * np.eye(x.shape[1]))
+    expected = -p / np.diag(p)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(model.item_weights_, expected, atol=1e-4)
+
+
+def test_dense_gram_blocks_add_up_to_the_whole_product():
+    rng = np.random.default_rng(4)
+    x = (rng.random((30, 7)) < 0.3).astype(np.float32)
+    np.testing.assert_allclose(dense_gram(sp.csr_matrix(x), block=3), x.T @ x)
+
+
+def test_ease_weights_overwrite_the_gram_matrix():
+    gram = np.array([[2, 2, 0], [2, 3, 1], [0, 1, 2]], dtype=np.float32)
+    weights = ease_weights(gram, 1.0)
+    assert np.shares_memory(weights, gram)
+    np.testing.assert_allclose(weights, B, rtol=1e-5, atol=1e-6)
+
+
+def test_ease_refuses_a_catalogue_over_its_limit_before_fitting():
+    model = EASE(max_products=2)
+    fits, reason = model.fits_in_memory(n_users=4, n_products=3)
+    assert not fits
+    assert "3 products exceed max_products=2" in reason
+    with pytest.raises(ModelTooLargeError, match="max_products=2"):
+        model.fit(TRIANGLE)
+    with pytest.raises(NotFittedError):
+        model.recommend([1])
+    assert EASE(max_products=3).fits_in_memory(4, 3) == (True, "")
+
+
+def test_ease_refuses_what_the_machine_cannot_hold():
+    # 10⁷ products: 2 · 4 · 10¹⁴ bytes (800 TB), more than any machine has available.
+    fits, reason = EASE(max_products=10**8).fits_in_memory(10, 10**7)
+    assert not fits
+    assert "available" in reason
