@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -95,6 +96,24 @@ def error_for(response: requests.Response) -> ApiError:
     status = response.status_code
     kind = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
     return kind(status, message, response)
+
+
+@dataclass(frozen=True)
+class RecsPage:
+    """One page of recommendations (`Client.recommend_page`).
+
+    Attributes:
+        items: `[{"product_id", "score"}, ...]`, best first.
+        next_cursor: Where the next page starts; None at the end of the ranking.
+        restarted: The cursor's ranking had changed (a new activity, another model): this is
+            the first page of the new one.
+        model_version: The model that answered.
+    """
+
+    items: list[dict]
+    next_cursor: str | None
+    restarted: bool
+    model_version: str
 
 
 class Client:
@@ -192,10 +211,14 @@ class Client:
 
     # Activities
     def activities(
-        self, user_id: int | None = None, product_id: int | None = None, page_size: int = 1000
+        self,
+        user_id: int | None = None,
+        product_id: int | None = None,
+        page_size: int = 1000,
+        type: str | None = None,
     ) -> list[dict]:
-        """Every activity, ascending by id, optionally of one user and/or one product."""
-        params = {"limit": page_size, "user_id": user_id, "product_id": product_id}
+        """Every activity, ascending by id, optionally of one user, product and/or type."""
+        params = {"limit": page_size, "user_id": user_id, "product_id": product_id, "type": type}
         return list(self.iter_pages("/activities", params))
 
     def add_activity(
@@ -204,11 +227,17 @@ class Client:
         product_id: int,
         score: float = 1.0,
         timestamp: datetime | str | None = None,
+        type: str | None = None,
     ) -> dict:
-        """Record that a user did something with a product; returns the stored activity."""
+        """Record that a user did something with a product; returns the stored activity.
+
+        `type` says what they did (`"view"`, `"purchase"`); the server's default is "score".
+        """
         body: dict[str, Any] = {"score": score}
         if timestamp is not None:
             body["timestamp"] = _iso(timestamp)
+        if type is not None:
+            body["type"] = type
         path = f"/users/{user_id}/products/{product_id}/activities"
         return self._call("POST", path, json=body).json()
 
@@ -216,7 +245,7 @@ class Client:
         """Record up to 10,000 activities at once: all are stored, or none (an error).
 
         Args:
-            rows: Dicts with `user_id`, `product_id` and optional `score`, `timestamp`.
+            rows: Dicts with `user_id`, `product_id` and optional `score`, `timestamp`, `type`.
 
         Returns:
             The stored activities, in order.
@@ -236,13 +265,59 @@ class Client:
         n: int = 10,
         exclude: Iterable[int] = (),
         category: str | None = None,
+        *,
+        offset: int = 0,
+        explain: bool = False,
     ) -> list[dict]:
-        """A user's top `n` products, best first: `[{"product_id", "score"}, ...]`."""
-        params: dict[str, Any] = {"n": n, "category": category}
-        excluded = ",".join(str(int(pid)) for pid in exclude)
-        if excluded:
-            params["exclude"] = excluded
+        """A user's top `n` products, best first: `[{"product_id", "score"}, ...]`.
+
+        Args:
+            user_id: The user.
+            n: How many (n + offset at most 1000).
+            exclude: Product ids to leave out.
+            category: Only products of this category.
+            offset: Products of the ranking to skip (`recommend_page` follows cursors instead).
+            explain: Add `because` to each product: `[{"product_id", "weight"}, ...]`, the
+                user's own products that contributed most to its score.
+        """
+        params = _recs_params(n, exclude, category, explain) | {"offset": offset or None}
         return self._call("GET", f"/users/{user_id}/recs", params=params).json()
+
+    def recommend_page(
+        self,
+        user_id: int,
+        n: int = 10,
+        exclude: Iterable[int] = (),
+        category: str | None = None,
+        *,
+        cursor: str | None = None,
+        explain: bool = False,
+    ) -> RecsPage:
+        """One page of a user's ranking; pass its `next_cursor` back for the next page.
+
+        Pages of one cursor chain never repeat a product while the user's history and the
+        served model are unchanged; after a change the server starts the new ranking over
+        (`restarted` is True on that page).
+
+        Args:
+            user_id: The user.
+            n: Products per page.
+            exclude: Product ids to leave out (give the same on every page).
+            category: Only products of this category (the same on every page).
+            cursor: The previous page's `next_cursor`; None for the first page.
+            explain: Add `because` to each product (see `recommend`).
+
+        Returns:
+            The RecsPage; its `next_cursor` is None at the end of the ranking.
+        """
+        params = _recs_params(n, exclude, category, explain) | {"cursor": cursor}
+        response = self._call("GET", f"/users/{user_id}/recs", params=params)
+        return RecsPage(
+            items=response.json(),
+            next_cursor=response.headers.get("X-Next-Cursor"),
+            restarted=response.headers.get("X-Ranking-Restarted") == "true",
+            model_version=response.headers.get("X-Model-Version", ""),
+        )
 
     def similar(self, product_id: int, n: int = 10) -> list[dict]:
         """Products similar to one product, best first."""
@@ -308,6 +383,18 @@ class Client:
                 self.login()
             headers["Authorization"] = f"Token {self._token}"
         return self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+
+
+def _recs_params(
+    n: int, exclude: Iterable[int], category: str | None, explain: bool
+) -> dict[str, Any]:
+    excluded = ",".join(str(int(pid)) for pid in exclude)
+    return {
+        "n": n,
+        "exclude": excluded or None,
+        "category": category,
+        "explain": "true" if explain else None,
+    }
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

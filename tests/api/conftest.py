@@ -88,9 +88,15 @@ def api(client, auth):
 
 # --------------------------------------------------------------------- a live server process
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory):
+def live_settings():
+    """Environment of the module's live server; a module overrides this fixture to change it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory, live_settings):
     """One server for a module's live tests, on a fresh data folder, with the account alice."""
-    server = LiveServer(tmp_path_factory.mktemp("live") / "home").start()
+    server = LiveServer(tmp_path_factory.mktemp("live") / "home", **live_settings).start()
     server.add_account()
     yield server
     assert server.stop() == 0

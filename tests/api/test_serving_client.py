@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from live import wait_until
 
 from discerner.client import BadRequest, Client, NotFound, Unauthorized
+
+
+@pytest.fixture(scope="module")
+def live_settings():
+    """Popularity recounted often: a test sees the activities it posted within a second."""
+    return {"DISCERNER_POPULARITY_SECONDS": "0.2"}
 
 
 @pytest.fixture
@@ -68,3 +75,38 @@ def test_health_and_ready_need_no_credentials(live_server):
     with Client(live_server.url, "nobody", "nothing") as client:
         assert client.health() == {"status": "ok"}
         assert client.ready()["store"] == "open"
+
+
+def test_pages_of_recommendations_follow_the_cursor_to_the_end(api):
+    # Popularity answers a user without history: 5 products, p_i with i activities by others.
+    user, others = api.create_user(), [api.create_user() for _ in range(5)]
+    products = [api.create_product() for _ in range(5)]
+    api.add_activities(
+        [{"user_id": o, "product_id": p} for i, p in enumerate(products) for o in others[: i + 1]]
+    )
+    top = products[4:0:-1]  # 5, 4, 3, 2 activities (others' products have 1 at most)
+    wait_until(lambda: [r["product_id"] for r in api.recommend(user, n=4)] == top)
+    whole = [r["product_id"] for r in api.recommend(user, n=1000, explain=True)]
+    assert api.recommend(user, n=2, offset=2) == api.recommend(user, n=4)[2:]
+    seen, page = [], api.recommend_page(user, n=2, explain=True)
+    while True:
+        assert not page.restarted and page.model_version == "popularity"
+        assert all(r["because"] == [] for r in page.items)  # popularity gives no reason
+        seen += [r["product_id"] for r in page.items]
+        if page.next_cursor is None:
+            break
+        page = api.recommend_page(user, n=2, cursor=page.next_cursor, explain=True)
+    assert seen == whole
+    cursor = api.recommend_page(user, n=2).next_cursor
+    api.add_activity(user, products[4])  # a new history: the cursor's ranking is gone
+    page = api.recommend_page(user, n=2, cursor=cursor)
+    assert page.restarted and [r["product_id"] for r in page.items] == products[3:1:-1]
+
+
+def test_typed_activities_are_posted_and_filtered(api):
+    user, product = api.create_user(), api.create_product()
+    viewed = api.add_activity(user, product, type="view")
+    plain = api.add_activity(user, product, score=2.0)
+    assert (viewed["type"], plain["type"]) == ("view", "score")
+    assert [a["id"] for a in api.activities(user_id=user, type="view")] == [viewed["id"]]
+    assert [a["id"] for a in api.activities(user_id=user, type="score")] == [plain["id"]]

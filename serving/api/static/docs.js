@@ -43,7 +43,10 @@ async function tryIt(path, method, box, output) {
   const body = box.querySelector("textarea")?.value;
   if (body) headers["Content-Type"] = "application/json";
   const response = await fetch(url + (query.size ? "?" + query : ""), { method, headers, body: body || undefined });
-  output.textContent = `${response.status} ${response.statusText}\n\n${await response.text()}`;
+  // The API's own headers (X-Model-Version, X-Next-Cursor, Link, ...) say as much as the body.
+  const shown = [...response.headers].filter(([name]) => name.startsWith("x-") || name === "link");
+  const lines = shown.map(([name, value]) => `${name}: ${value}\n`).join("");
+  output.textContent = `${response.status} ${response.statusText}\n${lines}\n${await response.text()}`;
 }
 
 function operation(doc, path, method, op) {
@@ -60,6 +63,13 @@ function operation(doc, path, method, op) {
   for (const [status, response] of Object.entries(op.responses)) {
     const content = response.content ? Object.values(response.content)[0].schema : null;
     box.append(el("p", {}, el("b", {}, status), " ", response.description));
+    if (response.headers) {
+      const list = el("ul", {});
+      for (const [name, header] of Object.entries(response.headers)) {
+        list.append(el("li", {}, el("code", {}, name), " — ", header.description));
+      }
+      box.append(list);
+    }
     if (content && Object.keys(content).length) box.append(json(resolve(doc, content)));
   }
   const output = el("pre", {}, "");
