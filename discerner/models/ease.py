@@ -61,7 +61,8 @@ class EASE(Recommender):
     weighted users x products matrix X. A user's scores are their weighted history row x times
     B, so a live history or a user unseen at fit is scored exactly, with no refit. B_ij is how
     much having product i raises the score of product j; `similar_products(j)` ranks row j of
-    B: the products that users who took j also take.
+    B: the products that users who took j also take; `explain` gives the score's own terms
+    w_h B_hi.
 
     The fit holds a dense n_products x n_products float32 matrix (inverted in place), so it
     refuses catalogues over `max_products` or beyond the machine's available memory
@@ -125,3 +126,7 @@ class EASE(Recommender):
 
     def _similarities(self, columns: np.ndarray) -> np.ndarray:
         return self.item_weights_[columns]
+
+    def _affinities(self, columns: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        # B_hi itself: the terms w_h B_hi of the score, exactly (B is not symmetric).
+        return self.item_weights_[np.ix_(columns, targets)].astype(np.float64)

@@ -61,6 +61,15 @@ def test_ease_similar_products_read_the_rows_of_b():
     np.testing.assert_allclose(similar["score"], [6 / 11, 3 / 8, 1 / 3, -2 / 11], rtol=1e-5)
 
 
+def test_ease_explains_with_the_exact_terms_of_its_score():
+    model = EASE(l2=1.0, weighting="binary").fit(TRIANGLE)
+    # History {1, 3}: product 2 scores B_12 + B_32 = 2/3 + 1/3; product 1 of the history
+    # adds 2/3, product 3 adds 1/3 (B_21 = 6/11 and B_23 = 3/8 are the other direction).
+    (reasons,) = model.explain(np.array([1, 3]), np.ones(2), [2])
+    assert [product for product, _ in reasons] == [1, 3]
+    np.testing.assert_allclose([weight for _, weight in reasons], [2 / 3, 1 / 3], rtol=1e-5)
+
+
 def test_ease_weights_agree_with_a_float64_inverse():
     rng = np.random.default_rng(3)
     users, products = rng.integers(1, 81, 2000), rng.zipf(1.4, 2000) % 150 + 1
