@@ -18,15 +18,15 @@ bp = Blueprint("activities", __name__)
 
 @bp.get("/activities")
 @endpoint(
-    "List activities, ascending by id; filter by user_id or product_id",
+    "List activities, ascending by id; filter by user_id, product_id or type",
     tag="activities",
     query=ActivityQuery,
     responses={200: ("A page of activities", list[Activity])},
 )
 def list_activities(query: ActivityQuery):
     store = services().store
-    filters = {"user_id": query.user_id, "product_id": query.product_id}
-    total = store.count_activities() if query.user_id is query.product_id is None else None
+    filters = {"user_id": query.user_id, "product_id": query.product_id, "type": query.type}
+    total = store.count_activities() if set(filters.values()) == {None} else None
     return page(store.list_activities, query, total, **filters)
 
 
@@ -47,7 +47,8 @@ def list_user_activities(user_id: int, query: PageQuery):
 
 @bp.post("/users/<id:user_id>/products/<id:product_id>/activities")
 @endpoint(
-    "Record an activity; score (default 1.0) and timestamp as JSON or form fields",
+    "Record an activity; score (default 1.0), timestamp and type (default score) as JSON or"
+    " form fields",
     tag="activities",
     body=ActivityCreate,
     form=True,
@@ -57,7 +58,7 @@ def list_user_activities(user_id: int, query: PageQuery):
 def create_activity(user_id: int, product_id: int, body: ActivityCreate):
     with refused_values():
         activity = services().store.add_activity(
-            user_id, product_id, score=body.score, timestamp=body.timestamp
+            user_id, product_id, score=body.score, timestamp=body.timestamp, type=body.type
         )
     return activity, 201
 

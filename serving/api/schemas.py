@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from discerner import schema
 from discerner.store import values
 from discerner.store.tables import EPOCH
 
@@ -217,11 +218,25 @@ class PageQuery(_Strict):
     after: int = Field(default=0, ge=0, le=MAX_ID)
 
 
+ActivityType = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=schema.MAX_TYPE,
+        pattern=f"^{schema.TYPE_PATTERN.pattern}$",
+        description=f"What the user did (`view`, `purchase`, `rating:dislike`): {schema.TYPE_RULE}."
+        " How each type counts in training is the server's feedback configuration"
+        " (`GET /feedback-types`).",
+    ),
+]
+
+
 class ActivityQuery(PageQuery):
     """`GET /activities` filters on top of pagination."""
 
     user_id: PositiveId | None = None
     product_id: PositiveId | None = None
+    type: ActivityType | None = None
 
 
 class ActivityCreate(_Strict):
@@ -233,6 +248,7 @@ class ActivityCreate(_Strict):
         description="ISO 8601 (UTC unless it has an offset) or Unix seconds, "
         f"from {values.TIME_RANGE}; the server's clock when absent.",
     )
+    type: ActivityType = schema.DEFAULT_TYPE
 
     _no_bool = field_validator("score", mode="before")(_reject_bool)
 
@@ -260,6 +276,7 @@ class Activity(BaseModel):
     product_id: int
     score: float
     timestamp: str | None = None
+    type: str = schema.DEFAULT_TYPE
 
 
 MAX_RANKING = 1000  # the deepest a user's ranking is served: n + offset at most this
