@@ -32,6 +32,21 @@ def test_import_csv_keeps_ids_and_prints_counts(home, tmp_path):
         assert store.list_users()[-1]["id"] == 9
 
 
+def test_import_csv_with_a_type_column(home, tmp_path):
+    data = tmp_path / "typed.csv"
+    data.write_text("user_id,product_id,score,type\n1,1,1.0,view\n1,2,5.0,\n2,1,1.0,purchase\n")
+    result = _run("import", str(data), "--no-progress")
+    assert result.exit_code == 0, result.output
+    with Store.open(config.store_dir(home), readonly=True) as store:
+        # The empty type of line 3 is the default, "score".
+        assert [a["type"] for a in store.list_activities()] == ["view", "score", "purchase"]
+    bad = tmp_path / "bad-type.csv"
+    bad.write_text("user_id,product_id,type\n1,1,view\n1,2,two words\n")
+    result = _run("import", str(bad), "--no-progress")
+    assert result.exit_code == 1 and "bad-type.csv, line 3: type must be" in result.output
+    assert _counts(home) == (2, 2, 3)
+
+
 def test_malformed_import_names_the_line_and_imports_nothing(home, tmp_path):
     data = tmp_path / "bad.csv"
     data.write_text("user_id,product_id,score\n1,2,1.0\n1,x,1.0\n")

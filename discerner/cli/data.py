@@ -26,7 +26,7 @@ IMPORT_WHILE_SERVING = (
     type=click.Choice(["csv", "movielens", "parquet"]),
     default="csv",
     show_default=True,
-    help="csv: user_id,product_id[,score,timestamp] with a header; movielens: u.data or "
+    help="csv: user_id,product_id[,score,timestamp,type] with a header; movielens: u.data or "
     "ratings.csv; parquet: the same columns.",
 )
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
