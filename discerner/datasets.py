@@ -6,9 +6,9 @@ each user prefers one category, and most of their activities fall in it, drawn b
 (Zipf-like) product popularity. A recommender that learns should put a user's favourite category
 at the top far more often than popularity does.
 
-`read_interactions` reads MovieLens (`u.data`, `ratings.csv`), generic CSV and Parquet files into
-the one frame shape of `discerner.schema.validate_interactions`, naming the file and line of
-the first malformed row.
+`read_interactions` reads MovieLens (`u.data`, `ratings.dat`, `ratings.csv`), generic CSV and
+Parquet files into the one frame shape of `discerner.schema.validate_interactions`, naming the
+file and line of the first malformed row.
 """
 
 from __future__ import annotations
@@ -210,8 +210,9 @@ def read_interactions(path: str | os.PathLike[str], format: str = "csv") -> pd.D
 
     Formats:
         `movielens`: MovieLens `u.data` (tab-separated user, item, rating, Unix time; no
-        header) or `ratings.csv` (header `userId,movieId,rating,timestamp`); chosen by the
-        file's first line.
+        header), `ratings.dat` of MovieLens 1M and 10M (the same fields separated by `::`)
+        or `ratings.csv` (header `userId,movieId,rating,timestamp`); chosen by the file's
+        first line.
         `csv`: a header with `user_id`, `product_id` and optional `score`, `timestamp`.
         `parquet`: columns named as for `csv`.
 
@@ -245,7 +246,8 @@ def _read_movielens(path: Path) -> pd.DataFrame:
     if first.lower().startswith("userid"):
         renames = {"userId": USER_ID, "movieId": PRODUCT_ID, "rating": SCORE}
         return _read_csv(path, sep=",", header=True, names=None, renames=renames)
-    return _read_csv(path, sep="\t", header=False, names=list(INTERACTION_COLUMNS))
+    sep = "::" if "::" in first else "\t"
+    return _read_csv(path, sep=sep, header=False, names=list(INTERACTION_COLUMNS))
 
 
 def _read_csv(path: Path, sep: str, header: bool, names, renames=None) -> pd.DataFrame:
@@ -258,7 +260,7 @@ def _read_csv(path: Path, sep: str, header: bool, names, renames=None) -> pd.Dat
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
-            engine="c",
+            engine="c" if len(sep) == 1 else "python",  # the C parser takes one-character seps
         )
     except pd.errors.EmptyDataError as error:
         raise DataFormatError("the file is empty", path=str(path)) from error

@@ -102,6 +102,24 @@ def test_read_movielens_u_data(tmp_path):
     assert frame["timestamp"][0] == pd.Timestamp("1997-12-04 15:55:49", tz="UTC")
 
 
+def test_read_movielens_ratings_dat(tmp_path):
+    # MovieLens 1M: UserID::MovieID::Rating::Timestamp, no header.
+    path = tmp_path / "ratings.dat"
+    path.write_text("1::1193::5::978300760\n1::661::3::978302109\n2::1357::5::978298709\n")
+    frame = read_interactions(path, format="movielens")
+    assert frame["user_id"].tolist() == [1, 1, 2]
+    assert frame["product_id"].tolist() == [1193, 661, 1357]
+    assert frame["score"].tolist() == [5.0, 3.0, 5.0]
+    assert frame["timestamp"][0] == pd.Timestamp("2000-12-31 22:12:40", tz="UTC")
+
+
+def test_malformed_ratings_dat_names_the_line(tmp_path):
+    path = tmp_path / "ratings.dat"
+    path.write_text("1::1193::5::978300760\n1::661::three::978302109\n")
+    with pytest.raises(DataFormatError, match=r"ratings.dat, line 2: score"):
+        read_interactions(path, format="movielens")
+
+
 def test_read_movielens_ratings_csv(tmp_path):
     path = tmp_path / "ratings.csv"
     path.write_text("userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,1029,3.0,1260759179\n")
