@@ -14,7 +14,16 @@ from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
 from discerner import config
-from serving.api import activities, auth, health, openapi, products, recommendations, users
+from serving.api import (
+    activities,
+    admin,
+    auth,
+    health,
+    openapi,
+    products,
+    recommendations,
+    users,
+)
 from serving.api.cors import register_cors
 from serving.api.errors import register_errorhandlers
 from serving.api.schemas import decimal_pattern
@@ -23,6 +32,7 @@ from serving.runtime.model_holder import ChampionSource, ModelHolder
 from serving.runtime.state import Services
 from serving.runtime.throttle import LoginThrottle, SharedLoginThrottle
 from serving.runtime.tokens import TokenCache
+from serving.runtime.training import TrainingRunner
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +63,7 @@ BLUEPRINTS = (
     products.bp,
     activities.bp,
     recommendations.bp,
+    admin.bp,
 )
 
 
@@ -148,13 +159,15 @@ def register_extensions(app: Flask) -> None:
 
     home = config.ensure_home(app.config["DISCERNER_HOME"])
     store = open_store(app.config["DISCERNER_STORE"] or config.store_url(home))
+    models = build_models(app.config, store, home)
     services = Services(
         store=store,
-        models=build_models(app.config, store, home),
+        models=models,
         throttle=build_throttle(app.config, store),
         tokens=TokenCache(account_seconds=account_cache_seconds(app.config, store)),
         metrics=Metrics(),
         token_seconds=int(app.config["DISCERNER_TOKEN_SECONDS"]),
+        training=build_training(app.config, home, models),
     )
     app.extensions["discerner"] = services
     services.metrics.watch(lambda: services)
@@ -174,6 +187,21 @@ def build_models(settings: Config, store: Any, home: Path) -> ModelHolder:
         popularity_seconds=float(settings["DISCERNER_POPULARITY_SECONDS"]),
         precompute_depth=int(settings["DISCERNER_PRECOMPUTE_DEPTH"]),
     )
+
+
+def build_training(settings: Config, home: Path, models: ModelHolder) -> TrainingRunner:
+    """Training runs of the admin page: `discerner train` on this server's store and model."""
+    env = {**os.environ, "DISCERNER_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("DISCERNER_STORE", None)
+    if settings["DISCERNER_STORE"]:
+        env["DISCERNER_STORE"] = settings["DISCERNER_STORE"]
+    names = [
+        "--name",
+        settings["DISCERNER_MODEL_NAME"],
+        "--alias",
+        settings["DISCERNER_MODEL_ALIAS"],
+    ]
+    return TrainingRunner(home, env, names, on_finish=models.request_check)
 
 
 def account_cache_seconds(settings: Config, store: Any) -> float:

@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAME = config.MODEL_NAME
 CHAMPION = config.CHAMPION_ALIAS
+VERSION_COLUMNS = ["version", "champion", "created", "model_class", "metric"]
+VERSION_COLUMNS += ["validation_score", "champion_score", "decision", "reason", "run_id"]
 
 
 @dataclass(frozen=True)
@@ -155,9 +157,7 @@ def versions_frame(name: str = MODEL_NAME, alias: str = CHAMPION, *, mlflow_clie
     # Search results carry no aliases on every store: ask for the alias once instead.
     holder = champion(name, alias, mlflow_client=mlflow_client) if found else None
     rows = [_version_row(v, holder.version if holder else None) for v in found]
-    columns = ["version", "champion", "created", "model_class", "metric"]
-    columns += ["validation_score", "champion_score", "decision", "reason", "run_id"]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=VERSION_COLUMNS)
     return frame.sort_values("version", ascending=False, ignore_index=True)
 
 
@@ -280,3 +280,10 @@ def champion_at(uri: str, name: str = MODEL_NAME, alias: str = CHAMPION) -> Mode
     if config.tracking_database_missing(uri):
         return None
     return champion(name, alias, mlflow_client=client(uri))
+
+
+def versions_at(uri: str, name: str = MODEL_NAME, alias: str = CHAMPION) -> pd.DataFrame:
+    """`versions_frame` of the tracking store at `uri`; empty (never creating one) without it."""
+    if config.tracking_database_missing(uri):
+        return pd.DataFrame(columns=VERSION_COLUMNS)
+    return versions_frame(name, alias, mlflow_client=client(uri))

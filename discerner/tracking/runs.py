@@ -191,3 +191,63 @@ def candidates_frame(run_id: str | None = None, name: str = EXPERIMENT) -> pd.Da
     )
     order = "ndcg_at_10" if "ndcg_at_10" in table.columns else "model"
     return table.sort_values(order, ascending=order == "model", ignore_index=True)
+
+
+def recent_runs(
+    tracking_uri: str, name: str = EXPERIMENT, run_name: str = "train", limit: int = 10
+) -> list[dict]:
+    """The newest top-level runs called `run_name`, for a dashboard; MLflow's global URI stays.
+
+    Args:
+        tracking_uri: The tracking store to read (never created here).
+        name: The experiment.
+        run_name: The runs' name (`train` runs; their candidates are nested runs).
+        limit: At most this many, newest first.
+
+    Returns:
+        One dict per run: `run_id`, `status` (RUNNING, FINISHED, FAILED, KILLED),
+        `started_at` and `finished_at` (ISO 8601 UTC, None while running), `seconds`,
+        `registered_version` and `decision` (tags; None before they are set), `engine`,
+        `activities` (params) and `metrics` (every metric logged on the run); empty when
+        there is no tracking database or experiment.
+    """
+    if config.tracking_database_missing(tracking_uri):
+        return []
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return []
+    found = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.run_name = '{run_name}'",
+        max_results=limit,
+        order_by=["attributes.start_time DESC"],
+    )
+    return [_run_row(run) for run in found if "mlflow.parentRunId" not in run.data.tags]
+
+
+def _run_row(run) -> dict:
+    info, data = run.info, run.data
+    ended = info.end_time if info.status != "RUNNING" else None
+    return {
+        "run_id": info.run_id,
+        "status": info.status,
+        "started_at": _iso(info.start_time),
+        "finished_at": _iso(ended),
+        "seconds": (ended - info.start_time) / 1000 if ended and info.start_time else None,
+        "registered_version": data.tags.get("registered_version"),
+        "decision": data.tags.get("decision"),
+        "engine": data.params.get("engine"),
+        "activities": _int(data.params.get("n_interactions")),
+        "metrics": dict(sorted(data.metrics.items())),
+    }
+
+
+def _iso(millis: int | None) -> str | None:
+    if millis is None:
+        return None
+    return pd.Timestamp(millis, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None

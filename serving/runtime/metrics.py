@@ -17,6 +17,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from serving.runtime.state import Services
+from serving.runtime.traffic import RecentTraffic
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Every label value comes from a fixed set: a label taken from the request as sent would let
@@ -44,6 +45,7 @@ class Metrics:
             registry=self.registry,
         )
         ProcessCollector(registry=self.registry)  # memory, CPU and open files of the server
+        self.recent = RecentTraffic(_BUCKETS)  # the last minutes, for the admin page
 
     def watch(self, services: Callable[[], Services]) -> None:
         """Report store sizes and the model version, read when scraped."""
@@ -61,6 +63,7 @@ class Metrics:
         labels = (method if method in METHODS else OTHER, endpoint, status_label(status))
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
+        self.recent.observe(labels[0], endpoint, status, seconds)
 
     def response(self) -> Response:
         """The text exposition format."""

@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from serving.runtime.model_holder import ModelHolder
     from serving.runtime.throttle import LoginThrottle, SharedLoginThrottle
     from serving.runtime.tokens import TokenCache
+    from serving.runtime.training import TrainingRunner
 
 
 @dataclass
 class Services:
-    """The store, the model holder, the login throttle, verified tokens and metrics of one app."""
+    """The store, the model holder, the login throttle, verified tokens, metrics and training
+    runs started from the admin page, of one app."""
 
     store: StoreContract
     models: ModelHolder
@@ -25,6 +27,7 @@ class Services:
     tokens: TokenCache
     metrics: Metrics
     token_seconds: int
+    training: TrainingRunner | None = None
     closed: bool = False
 
     def store_open(self) -> bool:
@@ -35,6 +38,8 @@ class Services:
         """Stop background work and close the store (idempotent)."""
         if not self.closed:
             self.closed = True
+            if self.training is not None:
+                self.training.close()
             self.models.close()
             self.store.close()
 

@@ -114,6 +114,16 @@ def require_token() -> None:
     cache.put(token, verified)
 
 
+def current_username() -> str:
+    """The account whose token the request carries; call after `require_token` accepted it."""
+    token = bearer_token(request.headers.get("Authorization"))
+    cached = services().tokens.get(token) if token is not None else None
+    if cached is not None:
+        return cached.username
+    verify_jwt_in_request()  # evicted from the cache meanwhile: read the token again
+    return get_jwt()["sub"]
+
+
 def bearer_token(header: str | None) -> str | None:
     """The token of an `Authorization` header.
 
