@@ -21,6 +21,23 @@ _EXPERIMENT = click.option(
 )
 
 
+class Budget(click.ParamType):
+    """A time budget: `90s`, `5m`, `1h`, plain seconds, `none` or `0` (no limit), or `auto`."""
+
+    name = "budget"
+
+    def convert(self, value, param, ctx):
+        """Seconds (a float), None for no limit, or "auto"."""
+        if not isinstance(value, str):
+            return value
+        from discerner.training import pipeline
+
+        try:
+            return pipeline.parse_budget(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
 @main.command()
 @_NAME
 @_ALIAS
@@ -39,12 +56,20 @@ _EXPERIMENT = click.option(
     help="Comma-separated candidate families to fit (default: the library's whole grid).",
 )
 @click.option(
-    "--max-search-users",
-    default=20_000,
+    "--budget",
+    default="auto",
     show_default=True,
+    type=Budget(),
+    help="Time budget of the candidate search: 90s, 5m, 1h, seconds, or none (no limit). "
+    "auto: none on small data (the whole grid on every user), about 5 minutes of training "
+    "in all on large data.",
+)
+@click.option(
+    "--max-search-users",
+    default=None,
     type=int,
-    help="Search candidates on at most this many users (seeded sample; 0: all). "
-    "The winner is refitted on all users.",
+    help="Search candidates on at most this many users (seeded sample; 0: all; default: by "
+    "the data's size). The winner is refitted on all users.",
 )
 @_EXPERIMENT
 @click.option(
@@ -86,7 +111,8 @@ def train(
     seed: int,
     validation_fraction: float,
     candidates: str | None,
-    max_search_users: int,
+    budget: float | str | None,
+    max_search_users: int | None,
     experiment: str,
     engine: str,
     spark_master: str,
@@ -104,7 +130,8 @@ def train(
         seed=seed,
         validation_fraction=validation_fraction,
         families=_families(candidates),
-        max_search_users=max_search_users or None,
+        budget_seconds=budget,
+        max_search_users="auto" if max_search_users is None else max_search_users or None,
         experiment=experiment,
         engine=engine,
         spark_master=spark_master,

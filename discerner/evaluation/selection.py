@@ -2,16 +2,18 @@
 
 A candidate is a named, unfitted configuration (`Candidate`: family, parameters, factory);
 `library_candidates()` builds the library's default grid. `search` fits every candidate on a
-training part and scores it on a validation part (`discerner train` wraps each fit in an
-MLflow child run through its `run` hook); `select_model` carves the validation split out of
-the data it is given and returns the best. The selection never sees validation rows while
-fitting.
+training part and scores it on a validation part; `halving_search` does the same by successive
+halving over growing samples of users, within a time budget (`discerner train` uses it, and
+wraps each fit in an MLflow child run through the `run` hook); `select_model` carves the
+validation split out of the data it is given and returns the best. The selection never sees
+validation rows while fitting.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,9 +33,11 @@ logger = logging.getLogger(__name__)
 
 Factory = Callable[..., Recommender]
 Grid = Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]]
-# `run(candidate, evaluate)` calls `evaluate()` and returns its metrics; training wraps it in
-# an MLflow child run.
-RunHook = Callable[["Candidate", Callable[[], dict[str, float]]], dict[str, float]]
+# `run(candidate, evaluate, tags)` calls `evaluate()` and returns its metrics; training wraps it
+# in an MLflow child run tagged with `tags` (the round and sample of a halving search).
+RunHook = Callable[
+    ["Candidate", Callable[[], dict[str, float]], Mapping[str, Any]], dict[str, float]
+]
 # `scorer(model, train, validation, ks)` fits the model on `train` and returns its metrics on
 # `validation` (`score` in this process; an engine such as Spark passes its own).
 Scorer = Callable[[Recommender, Any, Any, Iterable[int]], dict[str, float]]
@@ -207,11 +211,18 @@ def evaluate(
 
 @dataclass
 class Scored:
-    """One candidate fitted on the training part, with its validation metrics."""
+    """One candidate fitted on the training part, with its validation metrics.
+
+    A halving search records the candidate's last round (`round`, numbered from 0) and that
+    round's sample of users (`users`); rounds rank before metrics, since a later round's
+    scores come from a larger sample. A plain search leaves both at 0 and None.
+    """
 
     candidate: Candidate
     model: Recommender = field(repr=False)
     metrics: dict[str, float]
+    round: int = 0
+    users: int | None = None
 
     @property
     def name(self) -> str:
@@ -241,18 +252,33 @@ def search(
     Returns:
         One `Scored` per candidate, its model fitted on `train`.
     """
-    found = []
-    scorer = scorer or score
-    for candidate in tqdm(as_candidates(given), desc="candidates", unit="model"):
-        model = candidate.build()
+    return [
+        _trial(candidate, train, validation, ks, run, scorer or score)
+        for candidate in tqdm(as_candidates(given), desc="candidates", unit="model")
+    ]
 
-        def evaluate_one(model=model) -> dict[str, float]:
-            return scorer(model, train, validation, ks)
 
-        metrics = run(candidate, evaluate_one) if run is not None else evaluate_one()
-        logger.info("%s: %s", candidate.name, _brief(metrics))
-        found.append(Scored(candidate, model, metrics))
-    return found
+def _trial(
+    candidate: Candidate,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    ks: Iterable[int],
+    run: RunHook | None,
+    scorer: Scorer,
+    tags: Mapping[str, Any] | None = None,
+) -> Scored:
+    """Build `candidate`, fit it on `train` and score it on `validation`, inside `run`."""
+    model = candidate.build()
+
+    def evaluate_one() -> dict[str, float]:
+        return scorer(model, train, validation, ks)
+
+    metrics = run(candidate, evaluate_one, tags or {}) if run is not None else evaluate_one()
+    where = f" (round {tags['search_round']}, {tags['search_users']} users)" if tags else ""
+    logger.info("%s%s: %s", candidate.name, where, _brief(metrics))
+    if tags:
+        return Scored(candidate, model, metrics, tags["search_round"], tags["search_users"])
+    return Scored(candidate, model, metrics)
 
 
 def _brief(metrics: Mapping[str, float]) -> str:
@@ -263,25 +289,301 @@ def _brief(metrics: Mapping[str, float]) -> str:
 def results_table(scored: list[Scored], metric: str) -> pd.DataFrame:
     """One row per candidate (`model`, `family`, `params`, `model_class`, metrics), best first.
 
-    Ties keep the order of the search: the earlier candidate wins.
+    A halving search's table also has each candidate's last `round` and its `users`; the last
+    round ranks first. Ties keep the order of the search: the earlier candidate wins.
     """
+    halving = any(s.users is not None for s in scored)
     rows = [
         {
             "model": s.name,
             "family": s.candidate.family,
             "params": s.candidate.params,
             "model_class": type(s.model).__name__,
+            **({"round": s.round, "users": s.users} if halving else {}),
             **s.metrics,
         }
         for s in scored
     ]
     table = pd.DataFrame(rows)
-    return table.sort_values(metric, ascending=False, kind="stable", ignore_index=True)
+    order = ["round", metric] if halving else [metric]
+    return table.sort_values(order, ascending=False, kind="stable", ignore_index=True)
 
 
 def best_of(scored: list[Scored], metric: str) -> Scored:
-    """The candidate with the highest `metric` (the earliest among equals)."""
-    return max(scored, key=lambda s: s.metrics[metric])  # `max` keeps the first of equals
+    """The candidate with the highest `metric` in the last round (the earliest among equals)."""
+    return max(scored, key=lambda s: (s.round, s.metrics[metric]))  # `max` keeps the first
+
+
+# ---------------------------------------------------------------------- successive halving
+# Each round keeps a third of the candidates and triples the sample of users.
+HALVING_FACTOR = 3
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of a halving search: its sample, its candidates and the time it took."""
+
+    number: int
+    users: int
+    candidates: int
+    scored: int
+    seconds: float
+
+
+@dataclass
+class Halving:
+    """What `halving_search` found.
+
+    Attributes:
+        scored: One `Scored` per candidate that was scored, at its last round (rank them with
+            `best_of` and `results_table`: the last round first).
+        rounds: The rounds that ran.
+        train: The training rows of the last round's sample, on which the winner was scored.
+        validation: The validation rows of that sample.
+        seconds: The time the search took.
+        budget_seconds: Its budget (None: no limit).
+        stopped: Why the search ended before its last planned round (the budget), else None.
+        skipped: Candidate name -> why it was never scored (the budget).
+    """
+
+    scored: list[Scored]
+    rounds: list[Round]
+    train: pd.DataFrame = field(repr=False)
+    validation: pd.DataFrame = field(repr=False)
+    seconds: float
+    budget_seconds: float | None
+    stopped: str | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def round_sizes(n_users: int, min_users: int | None, factor: int = HALVING_FACTOR) -> list[int]:
+    """Users per round: all `n_users` in the last, `factor` times fewer in each round before,
+    down to about `min_users` (None, or at least `n_users`: a single round).
+
+    >>> round_sizes(1000, 100)
+    [111, 333, 1000]
+    >>> round_sizes(1000, 400)
+    [333, 1000]
+    """
+    if min_users is None or min_users >= n_users:
+        return [n_users]
+    before = round(math.log(n_users / max(min_users, 1), factor))
+    return [max(round(n_users / factor**back), 1) for back in range(before, -1, -1)]
+
+
+class _Budget:
+    """The seconds a search may still spend: in all, and in the current round (its share)."""
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float]):
+        self.seconds = seconds
+        self.clock = clock
+        self.started = clock()
+        self.round_end = math.inf
+
+    def spent(self) -> float:
+        """Seconds since the search started."""
+        return self.clock() - self.started
+
+    def exhausted(self) -> bool:
+        """Whether the whole budget is spent."""
+        return self.seconds is not None and self.spent() >= self.seconds
+
+    def open_round(self, rounds_left: int) -> None:
+        """Give the next round an even share of what is left (the last round gets it all)."""
+        if self.seconds is not None:
+            spent = self.spent()
+            self.round_end = spent + (self.seconds - spent) / rounds_left
+
+    def refusal(self, predicted: float | None) -> str | None:
+        """Why a trial predicted to take `predicted` seconds may not start; None if it may."""
+        spent = self.spent()
+        if spent >= self.round_end:
+            return "its round's share of the budget was spent"
+        if predicted is not None and spent + predicted > self.round_end:
+            return f"predicted {predicted:.1f} s, {self.round_end - spent:.1f} s left in its round"
+        return None
+
+
+def halving_search(
+    given: Iterable[Candidate] | Mapping[str, Recommender],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    ks: Iterable[int] = (10,),
+    *,
+    metric: str = "ndcg_at_10",
+    budget_seconds: float | None = None,
+    min_users: int | None = 500,
+    factor: int = HALVING_FACTOR,
+    seed: int = 0,
+    run: RunHook | None = None,
+    scorer: Scorer | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Halving:
+    """Successive halving over growing, seeded samples of users, within a time budget.
+
+    Round 0 fits every candidate on the training rows of about `min_users` users and scores it
+    on their validation rows; each later round keeps the best `1/factor` of the candidates (and,
+    while the next round is not the last, each family's best too, so that one family's luck
+    on a small sample cannot remove a better family) and multiplies the sample by `factor`, up
+    to every user of `train` and `validation` in the last round. The samples are nested. The
+    ranking is the last round's.
+
+    The budget: each round gets an even share of what is left (the last round all of it). A
+    candidate whose time, predicted in proportion to the training rows from its own last trial
+    (or its family's last in the round), does not fit what is left of the share is skipped,
+    and a round ends when its share is spent. Round 0 takes the families in turns, each
+    family's grid in a seeded random order, so a short budget still tries every family. When
+    the whole budget is spent the search stops with the best so far (`Halving.stopped` says
+    why); it overruns only by a trial it could not predict. The first trial always runs.
+
+    Args:
+        given: The candidates (or named unfitted models).
+        train: Training interactions; only these are ever fitted on.
+        validation: Held-out interactions to score on.
+        ks: Cut-offs of the metrics.
+        metric: The metric that ranks candidates between rounds.
+        budget_seconds: Time budget of the whole search (None: no limit).
+        min_users: Users of round 0 (None, or all of them: one round, a plain search).
+        factor: Share kept, and growth of the sample, per round.
+        seed: Seed of the order of the users and of each family's grid.
+        run: Wraps each trial (training logs it as an MLflow run with `tags`: `search_round`,
+            `search_users`, `search_rows`).
+        scorer: Fits and scores one model on pandas frames; default `score`.
+        clock: Seconds, for the budget (tests pass a fake one).
+
+    Returns:
+        The `Halving`: one `Scored` per candidate scored, its model fitted on its last round's
+        sample (a candidate left behind keeps an unfitted model, to free memory).
+    """
+    candidates = as_candidates(given)
+    users = _user_order(train, validation, seed)
+    sizes = round_sizes(len(users), min_users, factor)
+    trials = _Trials(candidates, ks, run, scorer or score, _Budget(budget_seconds, clock))
+    alive, rounds, stopped = _family_turns(candidates, seed), [], None
+    for number, size in enumerate(sizes):
+        parts = _sample(train, validation, users[:size])
+        started = clock()
+        trials.budget.open_round(len(sizes) - number)
+        scored = trials.round(number, size, alive, parts)
+        rounds.append(Round(number, size, len(alive), len(scored), clock() - started))
+        last = number == len(sizes) - 1
+        # The last round ends the search anyway; it ran out if it could not score everyone.
+        ran_out = len(scored) < len(alive) if last else not scored or trials.budget.exhausted()
+        if ran_out:
+            stopped = (
+                f"the budget of {budget_seconds:g} s ran out in round {number} of "
+                f"{len(sizes) - 1} ({len(scored)} of {len(alive)} candidates scored)"
+            )
+            logger.warning("%s: the search ends with the best so far", stopped)
+            break
+        if last:
+            break
+        ranked = sorted(scored, key=lambda i: -trials.latest[i].metrics[metric])
+        protect = number + 1 < len(sizes) - 1
+        alive = _survivors(ranked, [c.family for c in candidates], factor, protect)
+        trials.release(set(scored) - set(alive))
+    return Halving(
+        scored=[trials.latest[i] for i in sorted(trials.latest)],
+        rounds=rounds,
+        train=trials.parts[0],
+        validation=trials.parts[1],
+        seconds=trials.budget.spent(),
+        budget_seconds=budget_seconds,
+        stopped=stopped,
+        skipped=trials.never_scored(),
+    )
+
+
+class _Trials:
+    """The trials of a halving search: each candidate's latest `Scored` and its timing."""
+
+    def __init__(self, candidates, ks, run, scorer, budget: _Budget):
+        self.candidates: list[Candidate] = candidates
+        self.ks, self.run, self.scorer, self.budget = ks, run, scorer, budget
+        self.latest: dict[int, Scored] = {}
+        self.timings: dict[int, tuple[int, float]] = {}  # index -> (rows, seconds), last trial
+        self.reasons: dict[int, str] = {}  # index -> why its last chance was skipped
+        self.parts: tuple[pd.DataFrame, pd.DataFrame] | None = None  # the latest scored round's
+
+    def round(self, number: int, size: int, order: list[int], parts) -> list[int]:
+        """Score the candidates of `order` that the budget allows; returns those scored."""
+        rows, scored, family_times = len(parts[0]), [], {}
+        for index in tqdm(order, desc=f"round {number} ({size} users)", unit="model"):
+            candidate = self.candidates[index]
+            predicted = _predicted(
+                self.timings.get(index) or family_times.get(candidate.family), rows
+            )
+            reason = self.budget.refusal(predicted) if self.latest else None
+            if reason is not None:
+                logger.info("round %d: %s skipped: %s", number, candidate.name, reason)
+                self.reasons[index] = reason
+                continue
+            self.release([index])
+            began = self.budget.clock()
+            tags = {"search_round": number, "search_users": size, "search_rows": rows}
+            self.latest[index] = _trial(candidate, *parts, self.ks, self.run, self.scorer, tags)
+            self.timings[index] = family_times[candidate.family] = (
+                rows,
+                self.budget.clock() - began,
+            )
+            scored.append(index)
+        if scored:
+            self.parts = parts
+        return scored
+
+    def release(self, indices: Iterable[int]) -> None:
+        """Swap the fitted models of `indices` for unfitted ones: they will not be used."""
+        for index in indices:
+            if index in self.latest:
+                self.latest[index].model = self.candidates[index].build()
+
+    def never_scored(self) -> dict[str, str]:
+        """Candidate name -> why it was never scored."""
+        return {
+            self.candidates[i].name: why for i, why in self.reasons.items() if i not in self.latest
+        }
+
+
+def _predicted(timing: tuple[int, float] | None, rows: int) -> float | None:
+    """Seconds of a trial on `rows` training rows, in proportion to an earlier (rows, seconds)."""
+    if timing is None:
+        return None
+    earlier_rows, seconds = timing
+    return seconds * rows / max(earlier_rows, 1)
+
+
+def _user_order(train: pd.DataFrame, validation: pd.DataFrame, seed: int) -> np.ndarray:
+    """Every user of either part, in a seeded random order (a prefix is a round's sample)."""
+    users = np.union1d(train[USER_ID].to_numpy(), validation[USER_ID].to_numpy())
+    return np.random.default_rng(seed).permutation(users)
+
+
+def _sample(
+    train: pd.DataFrame, validation: pd.DataFrame, users: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of `users` in each part."""
+    return train[train[USER_ID].isin(users)], validation[validation[USER_ID].isin(users)]
+
+
+def _family_turns(candidates: list[Candidate], seed: int) -> list[int]:
+    """Candidate indices taking the families in turns, each family's in a seeded random order."""
+    rng = np.random.default_rng(seed)
+    families: dict[str, list[int]] = {}
+    for index, candidate in enumerate(candidates):
+        families.setdefault(candidate.family, []).append(index)
+    shuffled = [list(rng.permutation(indices)) for indices in families.values()]
+    return [int(i) for turn in itertools.zip_longest(*shuffled) for i in turn if i is not None]
+
+
+def _survivors(ranked: list[int], families: list[str], factor: int, protect: bool) -> list[int]:
+    """The best `1/factor` of `ranked` (best first), with each family's best when `protect`."""
+    kept = set(ranked[: math.ceil(len(ranked) / factor)])
+    if protect:
+        best = {}
+        for index in ranked:
+            best.setdefault(families[index], index)
+        kept |= set(best.values())
+    return [index for index in ranked if index in kept]
 
 
 def validation_split(

@@ -11,6 +11,7 @@
 
 from discerner.errors import TrainingError
 from discerner.training.pipeline import (
+    AUTO,
     DEFAULT_KS,
     TrainOutcome,
     TrainSettings,
@@ -23,12 +24,16 @@ from discerner.training.pipeline import (
     load_store,
     log_model,
     model_params,
+    parse_budget,
+    search_candidates,
+    search_plan,
     train,
     tune,
     validation_split,
 )
 
 __all__ = [
+    "AUTO",
     "DEFAULT_KS",
     "TrainOutcome",
     "TrainSettings",
@@ -42,6 +47,9 @@ __all__ = [
     "load_store",
     "log_model",
     "model_params",
+    "parse_budget",
+    "search_candidates",
+    "search_plan",
     "train",
     "tune",
     "validation_split",

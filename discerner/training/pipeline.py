@@ -1,9 +1,12 @@
 """The training pipeline: store snapshot -> validation split -> candidates -> registered champion.
 
 `train` records the data version, carves a seeded per-user validation split out of the store's
-interactions, fits every candidate of the library's grid on the training part as a nested MLflow
-run (parameters, metrics such as `ndcg_at_10`, fit and recommend timings), logs comparison
-plots, refits the winner on all the data, logs it as a pyfunc model and registers it. The
+interactions, searches the library's grid on the training part by successive halving over
+growing samples of users within a time budget (`search_plan` scales the budget and the samples
+with the data; small data gets the whole grid on every user), each trial a nested MLflow run
+(parameters, metrics such as `ndcg_at_10`, fit and recommend timings, its round and sample),
+logs comparison plots, refits the winner on all the data, logs it as a pyfunc model and
+registers it. The
 `champion` alias moves only when the winner beats the current champion re-scored on the same
 validation split: the champion's configuration (class and parameters, from its version tags) is
 refitted on the same training part, so neither side has seen the validation rows.
@@ -15,8 +18,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from discerner import config, tracking
+from discerner import config, feedback, tracking
 from discerner.errors import TrainingError
 from discerner.evaluation import selection
 from discerner.schema import PRODUCT_ID, USER_ID
@@ -35,8 +39,25 @@ from discerner.training import engines, plots
 logger = logging.getLogger(__name__)
 
 DEFAULT_KS = (5, 10, 20)
-# Enough users for stable metrics; MovieLens 100k (943 users) is searched whole.
+# A setting chosen from the data's size (`search_plan`).
+AUTO = "auto"
+# Up to this many activities the search fits the whole grid on every user, without a budget:
+# MovieLens 100k's whole grid takes well under a minute.
+SMALL_DATA_ACTIVITIES = 300_000
+# On more, a default `discerner train` aims at TRAIN_SECONDS in all: the search's budget is what
+# is left after the rest of the run (split, refit on all the data, logging), predicted from the
+# number of activities (measured on 20M: see the README), but at least MIN_BUDGET_SECONDS.
+TRAIN_SECONDS = 300.0
+OTHER_SECONDS = 15.0
+OTHER_SECONDS_PER_MILLION = 4.0
+MIN_BUDGET_SECONDS = 60.0
+# The search sample: the users of about SEARCH_ACTIVITIES activities, within these bounds (a
+# product-heavy catalogue makes every fit cost about the same whatever the sample, so a larger
+# sample buys little), searched in SEARCH_ROUNDS rounds of successive halving.
+SEARCH_ACTIVITIES = 1_000_000
+MIN_SEARCH_USERS = 2_000
 DEFAULT_SEARCH_USERS = 20_000
+SEARCH_ROUNDS = 3
 PLOT_USERS = 2000
 CANDIDATE_PLOT = "plots/metrics_against_k.png"
 SNAPSHOT_ATTEMPTS = 5
@@ -65,7 +86,12 @@ class TrainSettings:
             `selection.Candidate`, or unfitted models by name.
         ks: Cut-offs of the ranking metrics.
         max_search_users: Search candidates on at most this many users (a seeded sample;
-            None: all); the winner is refitted on all of them.
+            None: all; "auto": by the data's size, see `search_plan`); the winner is refitted
+            on all of them.
+        budget_seconds: Time budget of the candidate search (None: no limit; "auto": by the
+            data's size). The refit of the winner comes after it.
+        first_round_users: Users of the halving search's first round ("auto": by the data's
+            size; None: a single round, every candidate on the whole search sample).
         experiment: MLflow experiment name.
         home: Data folder; default `$DISCERNER_HOME`.
         engine: "library" (this process) or "spark" (`discerner.spark`).
@@ -84,7 +110,9 @@ class TrainSettings:
     families: tuple[str, ...] | None = None
     candidates: list[selection.Candidate] | dict[str, Any] | None = None
     ks: tuple[int, ...] = DEFAULT_KS
-    max_search_users: int | None = DEFAULT_SEARCH_USERS
+    max_search_users: int | str | None = AUTO
+    budget_seconds: float | str | None = AUTO
+    first_round_users: int | str | None = AUTO
     experiment: str = tracking.EXPERIMENT
     home: str | os.PathLike[str] | None = None
     engine: str = "library"
@@ -168,17 +196,108 @@ def data_and_version(
         data_version: The frame's version; default `frame_version(interactions)`.
     """
     if interactions is None:
-        return load_store(home)
-    return interactions, data_version or frame_version(interactions)
+        interactions, data_version = load_store(home)
+    # Each activity type's weight and meaning (DISCERNER_HOME/feedback.yaml) shape the data.
+    return feedback.for_training(interactions, data_version or frame_version(interactions), home)
 
 
 def validation_split(
     interactions: pd.DataFrame, settings: TrainSettings
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The seeded per-user split of at most `max_search_users` users (a seeded sample)."""
+    plan = search_plan(settings, len(interactions), interactions[USER_ID].nunique())
     return selection.validation_split(
-        interactions, settings.validation_fraction, settings.seed, settings.max_search_users
+        interactions, settings.validation_fraction, settings.seed, plan.max_users
     )
+
+
+# ---------------------------------------------------------------------------------- search
+@dataclass(frozen=True)
+class SearchPlan:
+    """How the candidates are searched: `TrainSettings`' search settings, "auto" resolved.
+
+    Attributes:
+        halving: Successive halving (`selection.halving_search`), else the plain grid.
+        budget_seconds: The search's time budget (None: no limit).
+        max_users: Users of the search sample (None: every user).
+        first_round_users: Users of the first halving round (None: one round).
+    """
+
+    halving: bool
+    budget_seconds: float | None
+    max_users: int | None
+    first_round_users: int | None
+
+    def params(self) -> dict[str, Any]:
+        """The plan as MLflow parameters of the training run."""
+        return {
+            "search": "halving" if self.halving else "grid",
+            "search_budget_seconds": self.budget_seconds,
+            "search_max_users": self.max_users,
+            "search_first_round_users": self.first_round_users,
+        }
+
+
+def search_plan(settings: TrainSettings, n_activities: int, n_users: int | None) -> SearchPlan:
+    """The search for data of this size, from the settings ("auto" chosen here).
+
+    Small data (at most `SMALL_DATA_ACTIVITIES`): the whole grid on every user, no budget.
+    Larger data: a budget of `TRAIN_SECONDS` minus the predicted rest of the run, a sample of
+    the users of about `SEARCH_ACTIVITIES` activities (within `MIN_SEARCH_USERS` and
+    `DEFAULT_SEARCH_USERS`), and a first round of a ninth of it (three rounds). `n_users` None
+    means an engine that cannot sample users per round (Spark): the plain grid on at most
+    `DEFAULT_SEARCH_USERS` users, with no budget.
+    """
+    if n_users is None:
+        if settings.budget_seconds not in (AUTO, None):
+            logger.warning("the %s engine searches the whole grid: no budget", settings.engine)
+        chosen = settings.max_search_users
+        return SearchPlan(False, None, DEFAULT_SEARCH_USERS if chosen == AUTO else chosen, None)
+    small = n_activities <= SMALL_DATA_ACTIVITIES
+    budget, users, first = (
+        settings.budget_seconds,
+        settings.max_search_users,
+        settings.first_round_users,
+    )
+    if budget == AUTO:
+        budget = None if small else default_budget(n_activities)
+    if users == AUTO:
+        per_user = n_activities / max(n_users, 1)
+        share = min(max(SEARCH_ACTIVITIES / per_user, MIN_SEARCH_USERS), DEFAULT_SEARCH_USERS)
+        users = None if small or share >= n_users else int(share)
+    if first == AUTO:
+        searched = min(users or n_users, n_users)
+        first = None if small else max(searched // 3 ** (SEARCH_ROUNDS - 1), 1)
+    return SearchPlan(True, budget, users, first)
+
+
+def default_budget(n_activities: int) -> float:
+    """The search's default budget on large data: what `TRAIN_SECONDS` leaves after the rest."""
+    rest = OTHER_SECONDS + OTHER_SECONDS_PER_MILLION * n_activities / 1e6
+    return max(TRAIN_SECONDS - rest, MIN_BUDGET_SECONDS)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_budget(text: str) -> float | str | None:
+    """A budget as written on a command line: `90s`, `5m`, `1h`, `300` (seconds), `none` or
+    `0` (no limit), or `auto` (by the data's size).
+
+    Raises:
+        ValueError: Anything else, with a message that says what is accepted.
+    """
+    word = text.strip().lower()
+    if word in (AUTO, "none"):
+        return AUTO if word == AUTO else None
+    match = _DURATION.match(word)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not a budget: write 90s, 5m, 1h, plain seconds, none, or auto"
+        )
+    seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
+    return seconds or None
 
 
 # ------------------------------------------------------------------------------ candidates
@@ -207,9 +326,56 @@ def fit_candidates(
     return selection.search(candidates, train, validation, ks, run=_tracked, scorer=scorer)
 
 
-def _tracked(candidate: selection.Candidate, evaluate) -> dict[str, float]:
+def search_candidates(
+    candidates: list[selection.Candidate],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    settings: TrainSettings,
+    plan: SearchPlan,
+    scorer: selection.Scorer | None = None,
+) -> tuple[list[selection.Scored], Any, Any]:
+    """The training run's search, every trial a nested MLflow run: halving, or the plain grid.
+
+    Returns:
+        (scored, train, validation): every candidate scored at its last round, and the parts
+        the winner's round was scored on (the champion is re-scored on the same ones).
+    """
+    if not plan.halving:
+        return fit_candidates(candidates, train, validation, settings.ks, scorer), train, validation
+    found = selection.halving_search(
+        candidates,
+        train,
+        validation,
+        settings.ks,
+        metric=settings.metric,
+        budget_seconds=plan.budget_seconds,
+        min_users=plan.first_round_users,
+        seed=settings.seed,
+        run=_tracked,
+        scorer=scorer,
+    )
+    _log_halving(found)
+    return found.scored, found.train, found.validation
+
+
+def _log_halving(found: selection.Halving) -> None:
+    mlflow.log_params({"search_rounds": len(found.rounds)})
+    mlflow.log_metrics({"search_seconds": found.seconds, "search_skipped": len(found.skipped)})
+    for done in found.rounds:
+        values = {"users": done.users, "candidates": done.candidates, "scored": done.scored}
+        values["seconds"] = done.seconds
+        mlflow.log_metrics({f"round_{k}": v for k, v in values.items()}, step=done.number)
+    mlflow.set_tag("search_stopped", found.stopped or "no")
+    if found.skipped:
+        skipped = "".join(f"{name}: {why}\n" for name, why in found.skipped.items())
+        mlflow.log_text(skipped, "search_skipped.txt")
+
+
+def _tracked(candidate: selection.Candidate, evaluate, tags=None) -> dict[str, float]:
     with child_run(candidate.name):
         mlflow.log_params(model_params(candidate.build()))
+        if tags:
+            mlflow.set_tags(tags)
         metrics = evaluate()
         mlflow.log_metrics(metrics)
         # One small figure from the metrics alone (no recommending again): a few tenths of a second.
@@ -308,10 +474,12 @@ def _log_data(n_interactions: int, version: dict, settings: TrainSettings) -> No
             "metric": settings.metric,
             "ks": ",".join(map(str, settings.ks)),
             "max_search_users": settings.max_search_users,
+            "budget_seconds": settings.budget_seconds,
             "n_interactions": n_interactions,
             "engine": settings.engine,
         }
     )
+    tracking.log_new_params(feedback.training_config(settings.home).run_params())
 
 
 # ------------------------------------------------------------------------------- pipeline
@@ -339,7 +507,7 @@ def train(
         experiment = tracking.experiment_id(settings.experiment, settings.home)
         with mlflow.start_run(experiment_id=experiment, run_name="train") as run:
             _log_data(rows, data_version, settings)
-            table, best, champion = _select(engine, data, settings)
+            table, best, champion = _select(engine, data, rows, settings)
             winner = engine.refit(best.candidate.build(), data)
             info = log_model(winner, engine.example_users(data))
             version, decision = _register(
@@ -388,17 +556,24 @@ def tune(
     return run.info.run_id, table
 
 
-def _select(engine: engines.Engine, data, settings: TrainSettings):
-    """Split, score candidates and the champion; the split is freed when this returns."""
+def _select(engine: engines.Engine, data, rows: int, settings: TrainSettings):
+    """Split, search the candidates, score the champion; the split is freed when this returns."""
+    users = data[USER_ID].nunique() if isinstance(data, pd.DataFrame) else None
+    plan = search_plan(settings, rows, users)
+    settings = replace(settings, max_search_users=plan.max_users)
     train_part, validation = engine.split(data, settings)
-    mlflow.log_params({"validation_users": engine.validation_users(validation)})
+    mlflow.log_params({"validation_users": engine.validation_users(validation), **plan.params()})
     candidates = candidate_models(settings, engine.grids)
-    scored = fit_candidates(candidates, train_part, validation, settings.ks, engine.score)
+    scored, train_part, validation = search_candidates(
+        candidates, train_part, validation, settings, plan, engine.score
+    )
     table = selection.results_table(scored, settings.metric)
     best = selection.best_of(scored, settings.metric)
-    log_plots(table, scored, train_part, validation, settings.metric)
+    # Only the winner's round was scored on the same sample as the winner.
+    final = [s for s in scored if s.round == best.round]
+    log_plots(table.head(len(final)), final, train_part, validation, settings.metric)
     mlflow.log_text(table.to_csv(index=False), "candidates.csv")
-    champion = score_champion(settings, scored, train_part, validation, engine.score)
+    champion = score_champion(settings, final, train_part, validation, engine.score)
     mlflow.log_metrics({f"best_{k}": v for k, v in best.metrics.items()})
     if champion[1] is not None:
         mlflow.log_metric(f"champion_{settings.metric}", champion[1])

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from discerner import config, training
 from discerner.cli import main
+from discerner.evaluation.selection import Candidate, grid_candidates
 from discerner.models import Popularity, PureSVD
 from discerner.tracking import registry
 from discerner.training import assessment
@@ -183,3 +184,74 @@ def test_cli_evaluate_an_unknown_version_says_so(home, generated):
     result = CliRunner().invoke(main, ["evaluate", "--version", "9"])
     assert result.exit_code != 0
     assert "version=9" in result.output and "not found" in result.output
+
+
+def test_every_trial_of_the_halving_search_is_a_child_run(home, generated):
+    from discerner.models import UserKNN
+
+    candidates = [
+        Candidate("popularity", {}, Popularity),
+        *grid_candidates("pure_svd", PureSVD, {"n_components": [4, 8, 16]}),
+        Candidate("user_knn", {"k": 20}, UserKNN),
+    ]
+    outcome = _train(candidates, generated.activities, first_round_users=60, budget_seconds=None)
+    client = MlflowClient()
+    run = client.get_run(outcome.run_id)
+    # 200 users from about 60: rounds of 67 and 200 users (200 / 3, rounded); a third of the 5
+    # candidates (2) go on to the last round, with no family kept for its own sake.
+    assert run.data.params["search"] == "halving"
+    assert run.data.params["search_rounds"] == "2"
+    assert run.data.tags["search_stopped"] == "no"
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'"
+    )
+    rounds = sorted((c.data.tags["search_round"], c.data.tags["search_users"]) for c in children)
+    assert rounds == [("0", "67")] * 5 + [("1", "200")] * 2
+    last = {c.info.run_name for c in children if c.data.tags["search_round"] == "1"}
+    assert outcome.winner in last
+    assert set(outcome.results.loc[outcome.results["round"] == 1, "model"]) == last
+    history = client.get_metric_history(outcome.run_id, "round_users")
+    assert [(m.step, m.value) for m in history] == [(0, 67), (1, 200)]
+
+
+def test_the_search_plan_scales_with_the_data():
+    auto = training.TrainSettings()
+    # Small data: the whole grid on every user, no budget.
+    assert training.search_plan(auto, 100_000, 943) == training.pipeline.SearchPlan(
+        True, None, None, None
+    )
+    # 20M activities of 140k users: budget 300 - (15 + 4 * 20) = 205 s; 143 activities a
+    # user, so 1M activities are 7,000 users; three rounds from 7,000 // 9 = 777.
+    plan = training.search_plan(auto, 20_000_000, 140_000)
+    assert plan == training.pipeline.SearchPlan(True, 205.0, 7_000, 777)
+    given = training.TrainSettings(budget_seconds=None, max_search_users=900)
+    assert training.search_plan(given, 20_000_000, 140_000).budget_seconds is None
+    assert training.search_plan(given, 20_000_000, 140_000).first_round_users == 100
+    # An engine that cannot sample users per round (Spark): the plain grid, as before.
+    assert training.search_plan(auto, 20_000_000, None) == training.pipeline.SearchPlan(
+        False, None, 20_000, None
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("5m", 300.0),
+        ("90s", 90.0),
+        ("1h", 3600.0),
+        ("300", 300.0),
+        ("2.5m", 150.0),
+        ("none", None),
+        ("0", None),
+        ("auto", "auto"),
+    ],
+)
+def test_budgets_are_read_as_written(text, seconds):
+    assert training.parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["5x", "-3m", "m", "five minutes", ""])
+def test_a_bad_budget_is_a_clear_usage_error(text):
+    result = CliRunner().invoke(main, ["train", "--budget", text])
+    assert result.exit_code == 2
+    assert "is not a budget: write 90s, 5m, 1h" in result.output
