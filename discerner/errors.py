@@ -87,5 +87,14 @@ class ModelTooLargeError(TrainingError):
     """
 
 
+class FeedbackConfigError(DiscernerError, ValueError):
+    """The feedback configuration (feedback.yaml) breaks a rule; names the file and the key."""
+
+    def __init__(self, source: str, key: str, message: str):
+        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+        self.source = source
+        self.key = key
+
+
 class TrackingStoreMissingError(DiscernerError, FileNotFoundError):
     """A reader asked for the MLflow tracking database of a data folder where none exists."""

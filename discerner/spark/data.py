@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from discerner.errors import TrainingError
+from discerner.feedback import IGNORE, NEGATIVE, FeedbackTypes
 from discerner.matrix import DUPLICATE_POLICIES
-from discerner.schema import PRODUCT_ID, SCORE, TIMESTAMP, USER_ID
+from discerner.schema import DEFAULT_TYPE, PRODUCT_ID, SCORE, TIMESTAMP, TYPE, USER_ID
 
 ROW = "row_id"  # the activity's id, or its position in the files: the later row wins ties
 COLUMN = "col"  # a product's column index in the model (its rank among the product ids)
@@ -34,18 +35,21 @@ def read_export(spark: SparkSession, location: str) -> tuple[DataFrame, dict]:
         location: The export's folder: a local path or any URL Spark reads (hdfs://, s3a://).
 
     Returns:
-        (activities with user_id, product_id, score, timestamp, row_id; the data version:
-        the export's version.json when it can be read here, else the source and row count).
+        (activities with user_id, product_id, score, timestamp, row_id, type; the data
+        version: the export's version.json when it can be read here, else the source and
+        row count).
     """
     frame = spark.read.parquet(location.rstrip("/") + "/activities.parquet")
     row = F.col("id") if "id" in frame.columns else F.monotonically_increasing_id()
     stamp = F.col(TIMESTAMP) if TIMESTAMP in frame.columns else F.lit(None).cast("timestamp")
+    kind = F.col(TYPE) if TYPE in frame.columns else F.lit(DEFAULT_TYPE)  # older exports
     activities = frame.select(
         F.col(USER_ID).cast("long").alias(USER_ID),
         F.col(PRODUCT_ID).cast("long").alias(PRODUCT_ID),
         F.col(SCORE).cast("double").alias(SCORE),
         stamp.alias(TIMESTAMP),
         row.cast("long").alias(ROW),
+        kind.cast("string").alias(TYPE),
     )
     version_file = Path(location) / "version.json"
     if "://" not in location and version_file.exists():
@@ -54,6 +58,23 @@ def read_export(spark: SparkSession, location: str) -> tuple[DataFrame, dict]:
     else:
         version = {"source": location}
     return activities, version
+
+
+def apply_feedback(activities: DataFrame, feedback: FeedbackTypes) -> DataFrame:
+    """`FeedbackTypes.apply` on the executors: rows of ignored types dropped, scores weighted,
+    a negative type's score -|score x weight| (the `type` column is kept)."""
+
+    def per_type(value) -> Column:
+        chosen = F.lit(value(feedback.unknown))
+        for name, entry in feedback.types.items():
+            chosen = F.when(F.col(TYPE) == name, F.lit(value(entry))).otherwise(chosen)
+        return chosen
+
+    weight = per_type(lambda entry: entry.weight)
+    meaning = per_type(lambda entry: entry.meaning)
+    weighted = F.col(SCORE) * weight
+    scored = F.when(meaning == NEGATIVE, -F.abs(weighted)).otherwise(weighted)
+    return activities.withColumn(SCORE, scored).where(meaning != IGNORE)
 
 
 def from_pandas(spark: SparkSession, interactions: pd.DataFrame) -> DataFrame:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 
-from discerner import config
+from discerner import config, feedback
 from discerner.evaluation.selection import expand_grid
 from discerner.models import ImplicitALS, ItemKNN, Popularity, PureSVD, Recommender
 from discerner.schema import USER_ID
@@ -76,11 +76,15 @@ class SparkEngine:
         if interactions is not None:
             from discerner.training.pipeline import frame_version
 
-            frame = data.from_pandas(self.spark, interactions)
             version = data_version or frame_version(interactions)
+            interactions, version = feedback.for_training(interactions, version, settings.home)
+            frame = data.from_pandas(self.spark, interactions)
         else:
             location = self.data_location or self._export(settings.home)
             frame, version = data.read_export(self.spark, location)
+            types = feedback.training_config(settings.home)
+            frame = data.apply_feedback(frame, types)
+            version = {**version, "feedback": types.version}
         frame = frame.cache()
         rows = frame.count()
         if rows == 0:

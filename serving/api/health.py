@@ -1,11 +1,13 @@
-"""Operational endpoints: `/health` (liveness), `/ready` (readiness) and `/metrics`."""
+"""Operational endpoints: `/health` (liveness), `/ready` (readiness), `/metrics`, and the
+feedback configuration the server uses (`/feedback-types`)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
+from discerner import feedback
 from serving.api.errors import ApiError
-from serving.api.schemas import Health, Readiness
+from serving.api.schemas import FeedbackTypesBody, Health, Readiness
 from serving.api.spec import endpoint
 from serving.runtime.state import services
 
@@ -38,7 +40,24 @@ def ready():
         raise ApiError.unavailable("loading the champion model")
     model = current.models.status()
     status = "degraded" if model["state"] == "failed" else "ready"
-    return {"status": status, "store": "open", "model": model}
+    return {"status": status, "store": "open", "model": model, "feedback": _feedback_status()}
+
+
+@bp.get("/feedback-types")
+@endpoint(
+    "How each activity type counts: weight and meaning per type (DISCERNER_HOME/feedback.yaml,"
+    " set with `discerner feedback`)",
+    tag="operations",
+    responses={200: ("The configuration in use", FeedbackTypesBody)},
+)
+def feedback_types():
+    home = current_app.config["DISCERNER_HOME"]
+    return feedback.current(home).to_dict() | _feedback_status()
+
+
+def _feedback_status() -> dict:
+    home = current_app.config["DISCERNER_HOME"]
+    return {"version": feedback.current(home).version, "problem": feedback.problem(home)}
 
 
 @bp.get("/metrics")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -444,6 +444,34 @@ class Health(BaseModel):
     status: str
 
 
+class FeedbackEntry(BaseModel):
+    """How activities of one type count."""
+
+    weight: float = Field(gt=0, description="Their scores are multiplied by it.")
+    meaning: Literal["positive", "negative", "ignore"] = Field(
+        description="positive: a like; negative: a dislike (its score becomes "
+        "-|score x weight|); ignore: stored, never used for training or recommendations"
+    )
+
+
+class FeedbackStatus(BaseModel):
+    """Which feedback configuration is in use."""
+
+    version: str = Field(description="A content hash: it changes with the configuration.")
+    problem: str | None = Field(
+        default=None,
+        description="Why feedback.yaml cannot be read, when a hand edit broke it (the last "
+        "valid configuration stays in use meanwhile)",
+    )
+
+
+class FeedbackTypesBody(FeedbackStatus):
+    """`GET /feedback-types`: per type a weight and a meaning, and the rule for other types."""
+
+    types: dict[str, FeedbackEntry]
+    unknown: FeedbackEntry = Field(description="How types without an entry count.")
+
+
 class Readiness(BaseModel):
     """Readiness: the store and the model being served."""
 
@@ -457,6 +485,7 @@ class Readiness(BaseModel):
         "state of the champion's precomputed top lists (`building`, then `built` with "
         "`users` and `seconds`)"
     )
+    feedback: FeedbackStatus
 
 
 def error_message(error: Exception) -> str:

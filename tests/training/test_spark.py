@@ -37,6 +37,26 @@ def tops(model, users):
     return recs.groupby("user_id")["product_id"].apply(tuple)
 
 
+def test_spark_feedback_types_match_the_librarys_by_hand(spark, tmp_path):
+    from discerner.feedback import FeedbackTypes
+    from discerner.spark import data
+    from discerner.store import Store
+
+    feedback = FeedbackTypes().with_type("view", 0.5, "positive").with_type("no", 2, "negative")
+    feedback = feedback.with_type("seen", 1, "ignore")
+    with Store.open(tmp_path / "store", compact_interval=0) as store:
+        for _ in range(2):
+            store.create_user()
+            store.create_product()
+        for kind, score in (("view", 4.0), ("no", 1.5), ("seen", 3.0), ("score", 2.0)):
+            store.add_activity(1, 2, score, type=kind)
+        store.export(tmp_path / "export")
+    frame, _ = data.read_export(spark, str(tmp_path / "export"))
+    rows = data.apply_feedback(frame, feedback).orderBy("row_id").collect()
+    # view 4 x 0.5 = 2; no: -|1.5 x 2| = -3; seen: dropped; score 2 x 1 = 2.
+    assert [(r["type"], r["score"]) for r in rows] == [("view", 2.0), ("no", -3.0), ("score", 2.0)]
+
+
 def test_spark_svd_gives_the_library_top_10_for_95_percent_of_users(spark, generated):
     frame = generated.activities
     local = PureSVD(n_components=8).fit(frame)

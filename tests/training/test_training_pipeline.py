@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from discerner import config, training
 from discerner.cli import main
 from discerner.evaluation.selection import Candidate, grid_candidates
+from discerner.feedback import FeedbackTypes
 from discerner.models import Popularity, PureSVD
 from discerner.tracking import registry
 from discerner.training import assessment
@@ -102,6 +103,7 @@ def test_training_reads_the_store_and_records_its_data_version(store_home):
     outcome = _train({"popularity": Popularity()})
     with Store.open(config.store_dir(store_home), readonly=True) as store:
         expected = store.data_version()
+    expected["feedback"] = FeedbackTypes().version  # the default: no feedback.yaml
     run = mlflow.get_run(outcome.run_id)
     assert json.loads(run.data.tags["data_version"]) == json.loads(json.dumps(expected))
     assert run.data.params["data_hash"] == str(expected["hash"])
