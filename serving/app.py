@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
-from discerner import config
+from discerner import config, feedback
 from serving.api import (
     activities,
     admin,
@@ -186,6 +186,7 @@ def build_models(settings: Config, store: Any, home: Path) -> ModelHolder:
         poll_seconds=float(settings["DISCERNER_MODEL_POLL_SECONDS"]),
         popularity_seconds=float(settings["DISCERNER_POPULARITY_SECONDS"]),
         precompute_depth=int(settings["DISCERNER_PRECOMPUTE_DEPTH"]),
+        feedback=lambda: feedback.current(home),
     )
 
 

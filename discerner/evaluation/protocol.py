@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +29,13 @@ def accuracy_protocol(
     k: Iterable[int] = (10,),
     candidates: Mapping[str, tuple[Factory, Any]] | None = None,
     baselines: Mapping[str, Recommender] | None = None,
+    relevant: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> ProtocolResult:
     """Score the library's selection and baselines on a held-out part of every user's rows.
 
     Holds out `test_fraction` of each user's rows (`random_split` with `seed`); every held-out
-    row is relevant and candidates are the training products the user has not rated. The
+    row is relevant (but dislikes, rows with a negative score, and those `relevant` leaves out)
+    and candidates are the training products the user has not rated. The
     library's `select_model` runs on the training part alone (its validation split is carved
     out of it); the selected configuration, refitted on the whole training part, and the
     baselines (default: every family with default parameters) are scored on the test part.
@@ -45,11 +47,16 @@ def accuracy_protocol(
         k: Cut-offs reported.
         candidates: Passed to `select_model`.
         baselines: Name -> unfitted model; default every family with default parameters.
+        relevant: Picks the relevant rows of the test part (extra columns of `interactions`,
+            such as a rating, are kept there), so that trainings on differently encoded copies
+            of one data set are scored on one relevant set; default every row.
 
     Returns:
         ProtocolResult with the tidy test table (model `selected` is the selection's choice).
     """
     train, test = random_split(interactions, test_fraction, seed)
+    if relevant is not None:
+        test = relevant(test)
     selection = select_model(train, seed=seed, candidates=candidates)
     models = dict(baselines if baselines is not None else default_models())
     models["selected"] = selection.build()

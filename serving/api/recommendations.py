@@ -18,7 +18,8 @@ RECS_HEADERS = {
     "Link": 'The next page as a relative URL with `rel="next"` (the same arguments and the '
     "cursor), when the ranking goes on.",
     "X-Ranking-Restarted": "`true` when the cursor's ranking no longer exists (the user's "
-    "history or the model changed): this is the first page of the new ranking.",
+    "history, the model or the feedback configuration changed): this is the first page of the "
+    "new ranking.",
 }
 
 bp = Blueprint("recs", __name__)
@@ -39,11 +40,11 @@ def recommend(user_id: int, query: RecsQuery):
     filters = Filters(exclude=tuple(query.excluded_ids()), category=query.category)
     resumed = query.resumed()
     page = current.models.recommend(user_id, query.n, query.start(), filters, query.explain)
-    restarted = resumed is not None and (resumed.history, resumed.model) != (
+    restarted = resumed is not None and (resumed.history, resumed.ranking) != (
         page.history_version,
-        page.version,
+        page.ranking,
     )
-    if restarted:  # the history or the model changed: the new ranking, from its top
+    if restarted:  # the history, model or feedback changed: the new ranking, from its top
         page = current.models.recommend(user_id, query.n, 0, filters, query.explain)
     response = jsonify(page.picks)
     response.headers["X-Model-Version"] = page.version
@@ -58,7 +59,7 @@ def _link_next(response: Response, page: Page, start: int, n: int) -> None:
     offset = start + n
     if not page.more or offset >= MAX_RANKING:
         return
-    cursor = Cursor(offset=offset, history=page.history_version, model=page.version).encode()
+    cursor = Cursor(offset=offset, history=page.history_version, ranking=page.ranking).encode()
     url = next_url(offset=None, n=str(min(n, MAX_RANKING - offset)), cursor=cursor)
     response.headers["X-Next-Cursor"] = cursor
     response.headers["Link"] = f'<{url}>; rel="next"'

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,12 +41,25 @@ class Candidates:
     Args:
         model: The model the lists come from (requests check they are served by the same one).
         depth: Products kept per user.
-        name: The model's registered version (`discerner/3`): names the lists a store shares.
+        name: The model's registered version (`discerner/3`, with the feedback configuration's
+            version): names the lists a store shares.
+        history: Reads a user's history as the model scores it, (product ids, scores)
+            (default: the store's `user_history`, every activity as it was posted).
+        feedback: The version of the feedback configuration `history` applies.
     """
 
-    def __init__(self, model: Any, depth: int, name: str | None = None):
+    def __init__(
+        self,
+        model: Any,
+        depth: int,
+        name: str | None = None,
+        history: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None,
+        feedback: str = "",
+    ):
         self.model = model
         self.depth = depth
+        self.history = history
+        self.feedback = feedback
         self.build = None if name is None else f"{name}@{depth}"
         # ({user: row}, versions and list lengths by row, product ids, scores): one tuple,
         # replaced whole, so a reader never sees parts of two builds.
@@ -131,7 +145,7 @@ class Candidates:
             histories = []
             for row, user in enumerate(users[start : start + BATCH], start=start):
                 versions[row] = store.history_version(user)  # before the history
-                histories.append(store.user_history(user))
+                histories.append((self.history or store.user_history)(user))
             answers = self.model.recommend_histories(histories, n=self.depth)
             for row, (top, values) in enumerate(answers, start=start):
                 if not self.model.knows_any(histories[row - start][0]):

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from discerner import config
+from discerner.feedback import FeedbackTypes
 from discerner.models import LivePopularity
 from serving.runtime.candidates import Candidates, TopList
 from serving.runtime.filters import NO_FILTERS, Catalogue, Eligibility, Filters
@@ -58,12 +59,15 @@ class Page:
         picks: `[{"product_id", "score"}, ...]` best first (with `because` when explained).
         version: The model that answered (`name/version` or `popularity`).
         history_version: The user's history version the ranking was computed from.
+        ranking: With the history version, names the ranking: the model version and the
+            feedback configuration's (`discerner/3+1f2e3d4c5b6a`).
         more: Whether the ranking holds products past this page.
     """
 
     picks: list[dict]
     version: str
     history_version: int
+    ranking: str
     more: bool
 
 
@@ -109,6 +113,8 @@ class ModelHolder:
         poll_seconds: How often the registry is checked (0: only at start and on request).
         popularity_seconds: The longest a popularity ranking is served before a refresh starts.
         precompute_depth: Products precomputed per user after a champion loads (0: none).
+        feedback: The feedback configuration now (`discerner.feedback.current` of the data
+            folder): how each activity type of a history counts. Default: every type positive.
     """
 
     def __init__(
@@ -118,8 +124,10 @@ class ModelHolder:
         poll_seconds: float = 30.0,
         popularity_seconds: float = 30.0,
         precompute_depth: int = 50,
+        feedback: Callable[[], FeedbackTypes] = FeedbackTypes,
     ):
         self.store = store
+        self.feedback = feedback
         self.source = source
         self.poll_seconds = poll_seconds
         self.popularity_seconds = popularity_seconds
@@ -129,6 +137,7 @@ class ModelHolder:
         self._popularity: Served | None = None
         self._refit_lock = threading.Lock()
         self._check_lock = threading.Lock()
+        self._lists_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._state: dict[str, Any] = {"state": "loading" if source else "none"}
@@ -189,8 +198,7 @@ class ModelHolder:
             reason = f"{label} failed to load{SEE_LOG}"
             self._state = {"state": "failed", "failed": label, "reason": reason}
             return
-        depth = self.precompute_depth
-        candidates = Candidates(loaded.model, depth, label) if depth > 0 else None
+        candidates = self._new_lists(loaded, self.feedback())
         self.candidates = candidates  # set first: requests check it belongs to their model
         self.champion = loaded  # the swap: requests already running keep their reference
         seconds = time.perf_counter() - started
@@ -200,6 +208,13 @@ class ModelHolder:
             self.after_swap()
         if candidates is not None:
             candidates.fill_in_background(self.store)
+
+    def _new_lists(self, served: Served, feedback: FeedbackTypes) -> Candidates | None:
+        """Top lists of a model for histories read under one feedback configuration."""
+        if self.precompute_depth <= 0:
+            return None
+        name = f"{served.version}+{feedback.version}"  # lists a store shares are named so
+        return Candidates(served.model, self.precompute_depth, name, self.history, feedback.version)
 
     def _watch(self) -> None:
         while not self._closed.is_set():
@@ -271,7 +286,8 @@ class ModelHolder:
         page = picks[offset : offset + n]
         if explain:
             _explain(served.model, history, page, model_picks - offset)
-        return Page(page, served.version, version, more=len(picks) > offset + n)
+        ranking = f"{served.version}+{self.feedback().version}"
+        return Page(page, served.version, version, ranking, more=len(picks) > offset + n)
 
     def _ranking(self, user_id, version, history, depth, eligible) -> tuple[list, int, Served]:
         """The first `depth` products of the ranking, how many the model ranked, who answered."""
@@ -338,14 +354,21 @@ class ModelHolder:
         return self.catalogue.category_members(category)
 
     def history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """The user's live history as the models score it: (product ids, scores)."""
-        return self.store.user_history(user_id)
+        """The user's live history as the models score it: (product ids, scores), each score
+        weighted by its activity type (a dislike negative); activities of an ignored type are
+        left out, of the scores and of the products excluded from the answer alike."""
+        ids, scores, types = self.store.user_activity(user_id)
+        ids, scores, _ = self.feedback().apply_history(ids, scores, types)
+        return ids, scores
 
     def _top_list(self, served, user_id, version, history) -> TopList | None:
         """The model's precomputed list for the user's current history (computed now when
         missing), or None when this model has no precomputed lists."""
         candidates = self.candidates
         if candidates is None or candidates.model is not served.model:
+            return None
+        if candidates.feedback != self.feedback().version:
+            self._recompute_lists(served)  # lists of the old configuration are never used
             return None
         found = candidates.get(user_id, version)
         if found is None:
@@ -356,6 +379,21 @@ class ModelHolder:
                 found = top.tolist(), values.tolist()
             candidates.put(user_id, version, found)
         return found
+
+    def _recompute_lists(self, served: Served) -> None:
+        """Start the top lists over in the background: the feedback configuration changed."""
+        if not self._lists_lock.acquire(blocking=False):
+            return
+        try:
+            current = self.candidates
+            feedback = self.feedback()
+            if current is not None and current.feedback != feedback.version:
+                logger.info("feedback configuration %s: recomputing top lists", feedback.version)
+                self.candidates = self._new_lists(served, feedback)
+                if self.candidates is not None:
+                    self.candidates.fill_in_background(self.store)
+        finally:
+            self._lists_lock.release()
 
     def _live(self, model, ids, scores, n, banned, eligible) -> list[dict]:
         """The model's first `n` admitted, existing products scored live (asking for more

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 import pytest
 
+from discerner.feedback import FeedbackTypes
 from discerner.models import ItemKNN
 from serving.api.schemas import Cursor
 
@@ -125,8 +126,48 @@ def test_invalid_paging_options_are_400_with_a_message(api, store, query, messag
 
 def test_a_cursor_past_the_limit_is_400(feed):
     # n=1 pages to offset 999 are allowed; a cursor at 999 with n=2 would pass 1000.
-    cursor = Cursor(offset=999, history=1, model="m/1").encode()
+    cursor = Cursor(offset=999, history=1, ranking="m/1").encode()
     response = feed.get(f"/users/6/recs?n=2&cursor={cursor}")
     assert response.status_code == 400
     message = "cursor: n + the cursor's offset must be at most 1000"
     assert response.get_json()["error"]["message"] == message
+
+
+# --------------------------------------------------------------------- typed feedback
+@pytest.fixture
+def types(app):
+    """`types(**{name: (weight, meaning)})`: the data folder's feedback configuration."""
+
+    def configure(**entries):
+        config = FeedbackTypes()
+        for name, (weight, meaning) in entries.items():
+            config = config.with_type(name, weight, meaning)
+        config.save(app.config["DISCERNER_HOME"])
+
+    return configure
+
+
+def test_a_dislike_is_never_recommended_and_lowers_its_neighbours(feed, types):
+    types(dislike=(1.0, "negative"))
+    feed.post("/users/6/products/3/activities", json={"type": "dislike"})
+    # History p1 (+1), p3 (-1), binary weights: p2 = W12 - W32 = 2/sqrt(6) - 1/sqrt(6) > 0,
+    # p5 = 0, p4 = W14 - W34 = 0 - 1/sqrt(3 * 1) < 0 (W34: p3 and p4 share user 4); then p6.
+    # Had p3 been liked, p4 = 1/sqrt(3) would come before p5.
+    assert _ids(feed.get("/users/6/recs")) == [2, 5, 4, 6]
+
+
+def test_an_ignored_type_neither_scores_nor_excludes(feed, types):
+    types(impression=(1.0, "ignore"))
+    feed.post("/users/6/products/2/activities", json={"type": "impression"})
+    assert _ids(feed.get("/users/6/recs")) == RANKING
+
+
+def test_a_new_feedback_configuration_takes_effect_at_once(feed, types):
+    feed.post("/users/6/products/3/activities", json={"type": "view"})
+    # Views positive (the default): history {1, 3}: p2 = W12 + W32, p4 = W34, p5 = 0, then p6.
+    assert _ids(feed.get("/users/6/recs")) == [2, 4, 5, 6]
+    cursor = feed.get("/users/6/recs?n=2").headers["X-Next-Cursor"]
+    types(view=(1.0, "negative"))  # the precomputed lists of the old configuration are stale
+    assert _ids(feed.get("/users/6/recs")) == [2, 5, 4, 6]
+    restarted = feed.get(f"/users/6/recs?n=2&cursor={cursor}")
+    assert restarted.headers["X-Ranking-Restarted"] == "true" and _ids(restarted) == [2, 5]
