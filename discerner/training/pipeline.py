@@ -61,6 +61,8 @@ SEARCH_ROUNDS = 3
 PLOT_USERS = 2000
 CANDIDATE_PLOT = "plots/metrics_against_k.png"
 SNAPSHOT_ATTEMPTS = 5
+# MLflow keeps tag values up to 8,000 characters; a long list of names is cut well before.
+MAX_TAG_CHARACTERS = 5000
 SUMMARY_COLUMNS = (
     "model",
     "ndcg_at_10",
@@ -315,6 +317,34 @@ def candidate_models(settings: TrainSettings, grids=None) -> list[selection.Cand
         raise TrainingError(str(error)) from None
 
 
+def fitting_candidates(
+    candidates: list[selection.Candidate], n_users: int, n_products: int
+) -> list[selection.Candidate]:
+    """The candidates that can be fitted in memory on this many users and products.
+
+    The others (EASE on a large catalogue) are left out with a logged reason and the training
+    run's tag `left_out`.
+
+    Raises:
+        TrainingError: None can.
+    """
+    kept, left_out = [], {}
+    for candidate in candidates:
+        fits, reason = candidate.build().fits_in_memory(n_users, n_products)
+        if fits:
+            kept.append(candidate)
+        else:
+            left_out.setdefault(reason, []).append(candidate.name)
+    for reason, names in left_out.items():
+        logger.warning("left out of the search: %s: %s", ", ".join(names), reason)
+    if left_out and mlflow.active_run() is not None:
+        text = "; ".join(f"{', '.join(names)}: {why}" for why, names in left_out.items())
+        mlflow.set_tag("left_out", text[:MAX_TAG_CHARACTERS])
+    if not kept:
+        raise TrainingError(f"no candidate can be fitted here: {'; '.join(left_out)}")
+    return kept
+
+
 def fit_candidates(
     candidates: list[selection.Candidate],
     train: pd.DataFrame,
@@ -558,12 +588,15 @@ def tune(
 
 def _select(engine: engines.Engine, data, rows: int, settings: TrainSettings):
     """Split, search the candidates, score the champion; the split is freed when this returns."""
-    users = data[USER_ID].nunique() if isinstance(data, pd.DataFrame) else None
+    frame = isinstance(data, pd.DataFrame)
+    users = data[USER_ID].nunique() if frame else None
     plan = search_plan(settings, rows, users)
     settings = replace(settings, max_search_users=plan.max_users)
+    candidates = candidate_models(settings, engine.grids)
+    if frame:  # the refit on all the data is the largest fit
+        candidates = fitting_candidates(candidates, users, data[PRODUCT_ID].nunique())
     train_part, validation = engine.split(data, settings)
     mlflow.log_params({"validation_users": engine.validation_users(validation), **plan.params()})
-    candidates = candidate_models(settings, engine.grids)
     scored, train_part, validation = search_candidates(
         candidates, train_part, validation, settings, plan, engine.score
     )

@@ -257,3 +257,18 @@ def test_a_bad_budget_is_a_clear_usage_error(text):
     result = CliRunner().invoke(main, ["train", "--budget", text])
     assert result.exit_code == 2
     assert "is not a budget: write 90s, 5m, 1h" in result.output
+
+
+def test_a_candidate_too_large_for_memory_is_left_out_and_said_so(home, generated):
+    from functools import partial
+
+    from discerner.models import EASE
+
+    small_ease = Candidate("ease", {"l2": 100.0}, partial(EASE, max_products=50))
+    outcome = _train([Candidate("popularity", {}, Popularity), small_ease], generated.activities)
+    assert outcome.winner == "popularity" and outcome.results["model"].tolist() == ["popularity"]
+    # The generated data has 60 products, over EASE's max_products=50.
+    tag = mlflow.get_run(outcome.run_id).data.tags["left_out"]
+    assert tag.startswith("ease(l2=100.0): 60 products exceed max_products=50")
+    with pytest.raises(training.TrainingError, match="no candidate can be fitted here"):
+        _train([small_ease], generated.activities)
