@@ -185,6 +185,17 @@ class Client:
         """One user's record."""
         return self._call("GET", f"/users/{user_id}").json()
 
+    def update_user(self, user_id: int, **changes: Any) -> dict:
+        """Change a user (a JSON merge patch): `external_id` or attributes; None removes one.
+
+        Returns:
+            The changed user.
+
+        Raises:
+            Conflict: Another user has the new external_id.
+        """
+        return self._call("PATCH", f"/users/{user_id}", json=changes).json()
+
     def delete_user(self, user_id: int) -> None:
         """Delete a user and their activities."""
         self._call("DELETE", f"/users/{user_id}")
@@ -196,10 +207,29 @@ class Client:
     def create_product(
         self, external_id: str | None = None, category: str | None = None, **attributes: Any
     ) -> int:
-        """Create a product, optionally in a category; returns its id."""
+        """Create a product, optionally in a category; returns its id.
+
+        `labels` (a list), `hidden` (a bool) and `expires_at` (a datetime, ISO text or Unix
+        seconds) go in `attributes` too.
+        """
         if category is not None:
             attributes["category"] = category
-        return self._create("/products", external_id, attributes)
+        return self._create("/products", external_id, _with_iso_expiry(attributes))
+
+    def update_product(self, product_id: int, **changes: Any) -> dict:
+        """Change a product (a JSON merge patch): `external_id`, `category`, `labels`
+        (replaced whole), `hidden`, `expires_at` or attributes; None removes or clears one.
+
+        Example: `api.update_product(7, hidden=True)`, `api.update_product(7, expires_at=None)`.
+
+        Returns:
+            The changed product.
+
+        Raises:
+            Conflict: Another product has the new external_id.
+        """
+        path = f"/products/{product_id}"
+        return self._call("PATCH", path, json=_with_iso_expiry(changes)).json()
 
     def get_product(self, product_id: int) -> dict:
         """One product's record."""
@@ -411,3 +441,9 @@ def _with_iso_timestamp(row: dict) -> dict:
     if isinstance(row.get("timestamp"), datetime):
         return {**row, "timestamp": row["timestamp"].isoformat()}
     return dict(row)
+
+
+def _with_iso_expiry(fields: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(fields.get("expires_at"), datetime):
+        return {**fields, "expires_at": fields["expires_at"].isoformat()}
+    return dict(fields)

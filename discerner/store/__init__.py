@@ -7,7 +7,10 @@ Reads are served from memory: columnar numpy arrays with a per-user index.
 
 Where things are
     contract.py        `StoreContract`: the methods callers use and what each promises
-    values.py          the limits on ids, scores, times, attributes and page sizes
+    values.py          the limits on ids, scores, times, attributes and page sizes; the
+                       product fields (labels, hidden, expires_at); JSON merge patches
+    product_rules.py   `ProductRules`: hidden, expiring and labelled products at one moment
+    activity_types.py  activity types as int16 codes, interned once per process
     facade.py          `StoreFacade`: the contract's methods that every backend answers by
                        asking one of its parts (users, products, activities, accounts)
     embedded.py        `Store`: opens the parts below and delegates each method to one of them
@@ -79,7 +82,8 @@ On-disk layout (the Parquet files are plain tables: pandas, pyarrow, DuckDB and 
                                         external_id string, attributes string (JSON object)
     snapshots/<seq>/products.parquet    the same plus category string
     snapshots/<seq>/activities.parquet  id, user_id, product_id int64, score float64,
-                                        timestamp timestamp[us, UTC]; ascending id
+                                        timestamp timestamp[us, UTC], type string
+                                        (absent in older stores: "score"); ascending id
     snapshots/<seq>/index_*.npy         the per-user index of activities.parquet (internal;
                                         saves sorting 20M rows on open)
     segments/<seq>.parquet       imported activities not yet compacted (same columns)

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from discerner.store.product_rules import ProductRules
+
 
 @runtime_checkable
 class StoreContract(Protocol):
@@ -73,6 +75,11 @@ class StoreContract(Protocol):
     ) -> dict:
         """Create a product with the next id; `attributes` usually holds its `category`.
 
+        Three attribute names have their own rules (`discerner.store.values.product_field`),
+        and a value meaning "none" is not stored: `labels` (a list of at most 32 distinct
+        texts of 1-64 characters; [] is none), `hidden` (a bool; false is none) and
+        `expires_at` (a time as `add_activity` takes it; kept as ISO 8601 UTC text).
+
         Returns and raises as `create_user`.
         """
         ...
@@ -124,6 +131,32 @@ class StoreContract(Protocol):
 
     def count_activities(self) -> int:
         """Number of live activities."""
+        ...
+
+    def update_user(self, user_id: int, changes: dict) -> dict | None:
+        """Change a user's external id and attributes by a JSON merge patch, durably.
+
+        Args:
+            user_id: The user.
+            changes: {name: new value}: `external_id` or an attribute; None removes it (an
+                absent name stays as it is). Checked whole before anything changes.
+
+        Returns:
+            The user's new dict, or None when no live user has that id (nothing is written).
+
+        Raises:
+            DuplicateExternalIdError: Another live user has the new external id.
+            ValueError: `changes` is not a dict, names id or created_at, or the result breaks
+                a rule of `create_user` (nothing is written).
+        """
+        ...
+
+    def update_product(self, product_id: int, changes: dict) -> dict | None:
+        """Change a product's external id and attributes by a JSON merge patch, durably.
+
+        As `update_user`, with the rules of `create_product`: `labels` is replaced whole,
+        `hidden` set or cleared, `expires_at` set or (None) cleared.
+        """
         ...
 
     def delete_user(self, user_id: int) -> bool:
@@ -253,6 +286,15 @@ class StoreContract(Protocol):
 
         Raises:
             ValueError: `since` is not a time.
+        """
+        ...
+
+    def product_rules(self) -> ProductRules:
+        """Hidden products, expiry times and labels of live products (`ProductRules`).
+
+        Cheap enough for every request: the same immutable object is returned until a product
+        changes (in any process sharing the data), so callers may cache by identity. A change
+        is seen by the next call after the write returned.
         """
         ...
 

@@ -7,6 +7,7 @@ import numpy as np
 from discerner.errors import DuplicateExternalIdError
 from discerner.store import values
 from discerner.store.engine import Engine
+from discerner.store.product_rules import ProductRules
 from discerner.store.state import State
 from discerner.store.tables import EntityTable, iso_utc, now_micros
 
@@ -26,7 +27,7 @@ class Entities:
     def create(self, external_id: str | None, attributes: dict | None) -> dict:
         """Create an entity with the next id; returns its dict."""
         external = values.external_id(external_id)
-        attrs = values.attributes(attributes)
+        attrs = values.attributes(attributes, product=self.kind == "product")
         kind = self.kind
 
         def build(state: State) -> tuple[dict, dict]:
@@ -83,3 +84,41 @@ class Entities:
             log, seq = engine.commit({"op": f"del_{self.kind}", "id": int(entity_id)})
         engine.wait(log, seq)
         return True
+
+    def update(self, entity_id: int, changes: dict) -> dict | None:
+        """Apply a JSON merge patch to the entity's external id and attributes, durably.
+
+        Returns:
+            The entity's new dict, or None when no live entity has that id (nothing written).
+        """
+        engine, kind = self.engine, self.kind
+        with engine.lock:
+            engine.check_writable()
+            wanted = isinstance(entity_id, int | np.integer) and not isinstance(entity_id, bool)
+            row = self.table.row(entity_id) if wanted else None
+            if row is None:
+                return None
+            table = self.table
+            old = (table.external[row], table.attrs[row])
+            external, attrs = values.merged(*old, changes, product=kind == "product")
+            owner = table.by_external.get(external or "")
+            if owner not in (None, entity_id):
+                raise DuplicateExternalIdError(f"a {kind} with external_id {external!r} exists")
+            if (external, attrs) == old:
+                return table.record(row)  # nothing changes: nothing to write
+            op = {"op": f"upd_{kind}", "id": int(entity_id), "x": external, "a": attrs}
+            log, seq = engine.commit(op)
+            record = table.record(row)
+        engine.wait(log, seq)
+        return record
+
+    def rules(self) -> ProductRules:
+        """The products' hidden flags, expiry times and labels; one object until they change."""
+        with self.engine.lock:
+            state = self.engine.state
+            table = state.products
+            if state.rules is None or state.rules[0] != table.changes:
+                rows = table.live_rows().tolist()
+                found = ProductRules.of((int(table.ids[r]), table.attrs[r]) for r in rows)
+                state.rules = (table.changes, found)
+            return state.rules[1]

@@ -1,10 +1,11 @@
 """`StoreFacade`: the methods of `StoreContract` that every backend answers by asking a part.
 
 A backend holds parts with one shape: `_users` and `_products` (create, get,
-get_by_external_id, has, page, count, delete), `_activities` (add, page, history, activity,
-history_version, product_counts, product_categories, count) and `_accounts` (create, get,
-list, set_password, delete). This class turns the contract's methods into those calls, so
-each backend writes only what differs: opening, closing, frames, versions and imports.
+get_by_external_id, has, page, count, update, delete; products also rules), `_activities`
+(add, page, history, activity, history_version, product_counts, product_categories, count)
+and `_accounts` (create, get, list, set_password, delete). This class turns the contract's
+methods into those calls, so each backend writes only what differs: opening, closing,
+frames, versions and imports.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+
+from discerner.store.product_rules import ProductRules
 
 
 class StoreFacade:
@@ -99,6 +102,14 @@ class StoreFacade:
         """Number of live activities."""
         return self._activities.count()
 
+    def update_user(self, user_id: int, changes: dict) -> dict | None:
+        """Change a user's external id and attributes (a JSON merge patch), durably."""
+        return self._users.update(user_id, changes)
+
+    def update_product(self, product_id: int, changes: dict) -> dict | None:
+        """Change a product's external id and attributes (a JSON merge patch), durably."""
+        return self._products.update(product_id, changes)
+
     def delete_user(self, user_id: int) -> bool:
         """Delete a user and, durably, every activity of theirs; False when there is none."""
         return self._users.delete(user_id)
@@ -155,6 +166,10 @@ class StoreFacade:
     def product_categories(self) -> dict[int, str]:
         """{product id: category} of live products that have a category."""
         return self._activities.product_categories()
+
+    def product_rules(self) -> ProductRules:
+        """Hidden products, expiry times and labels; the same object until products change."""
+        return self._products.rules()
 
     # ----------------------------------------------------------------- accounts
 

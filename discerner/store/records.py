@@ -23,6 +23,8 @@ _FIELDS = {
     "acts": {"r": (list,)},
     "del_user": {"id": _INT},
     "del_product": {"id": _INT},
+    "upd_user": {"id": _INT},
+    "upd_product": {"id": _INT},
     "import": {"segment": (str,), "rows": _INT, "users": (list,), "products": (list,), "t": _INT},
 }
 _OPTIONAL = {"x": (str, type(None)), "a": (dict, type(None)), "sum": (dict,)}
@@ -59,6 +61,12 @@ def check(op: dict, users: EntityTable, products: EntityTable, acts: ActivityTab
     elif kind in ("del_user", "del_product"):
         table, name = (users, "user") if kind == "del_user" else (products, "product")
         _check_live(table, name, op["id"])
+    elif kind in ("upd_user", "upd_product"):
+        table, name = (users, "user") if kind == "upd_user" else (products, "product")
+        _check_live(table, name, op["id"])
+        owner = table.by_external.get(op.get("x") or "")
+        if owner not in (None, op["id"]):
+            raise ValueError(f"{name} {op['id']} takes the external id of {name} {owner}")
     elif kind == "acts":
         _check_activities(op["r"], users, products, acts)
     else:

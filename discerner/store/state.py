@@ -16,6 +16,7 @@ import numpy as np
 
 from discerner.errors import StoreCorruptError
 from discerner.store.activity_table import ActivityTable
+from discerner.store.product_rules import ProductRules
 from discerner.store.tables import EntityTable
 
 
@@ -43,6 +44,7 @@ class State:
         self.deletes: deque[tuple[int, float]] = deque()
         self.version_cache: tuple[int, dict] | None = None  # (seq, data version)
         self.categories: tuple[int, dict] | None = None  # (products' changes, categories)
+        self.rules: tuple[int, ProductRules] | None = None  # (products' changes, rules)
 
     def apply(self, op: dict, segment: dict | None = None) -> None:
         """Apply one checked operation to the tables (an import with its segment's columns)."""
@@ -55,6 +57,9 @@ class State:
             tick = next(self.ticks)
             self.history_ticks.update((record[1], tick) for record in op["r"])
             self.acts.append(op["r"])
+        elif kind in ("upd_user", "upd_product"):
+            table = self.users if kind == "upd_user" else self.products
+            table.update(op["id"], op.get("x"), op.get("a"))
         elif kind == "del_user":
             self.deletes.append((op["s"], time.monotonic()))  # to purge from disk soon
             self.history_ticks[op["id"]] = next(self.ticks)

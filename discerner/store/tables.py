@@ -127,14 +127,24 @@ class EntityTable:
         self.changes += 1
         return True
 
+    def update(self, entity_id: int, external: str | None, attrs: dict | None) -> None:
+        """Replace a live entity's external id and attributes."""
+        row = self.rows[entity_id]
+        self.by_external.pop(self.external[row] or "", None)
+        if external:
+            self.by_external[external] = entity_id
+        self.external[row], self.attrs[row] = external, attrs
+        self.changes += 1
+
     def record(self, row: int) -> dict:
-        """The JSON-ready dict of one row."""
+        """The JSON-ready dict of one row (lists copied: callers may change what they get)."""
         out = {
             "id": int(self.ids[row]),
             "created_at": iso_utc(self.created[row]),
             "external_id": self.external[row],
         }
-        return out | (self.attrs[row] or {})
+        attrs = self.attrs[row] or {}
+        return out | {k: list(v) if isinstance(v, list) else v for k, v in attrs.items()}
 
     def page(self, after: int, limit: int) -> list[dict]:
         """Up to `limit` live rows with id > `after`, ascending."""

@@ -13,9 +13,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from discerner.schema import FIRST_TIME, LAST_TIME, TIME_RANGE
-from discerner.store.tables import EPOCH, now_micros, parse_iso_micros
+from discerner.store.tables import EPOCH, iso_utc, now_micros, parse_iso_micros
 
 RESERVED = frozenset({"id", "created_at", "external_id"})
+# Product attributes with a meaning for recommendations (`StoreContract.product_rules`): each
+# has its own rule, and a value meaning "none" (no labels, not hidden) is not stored.
+PRODUCT_FIELDS = ("labels", "hidden", "expires_at")
+MAX_LABELS = 32
+MAX_LABEL = 64
 MAX_EXTERNAL_ID = 256
 MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_NAME = 64
@@ -90,11 +95,12 @@ def external_id(value: object) -> str | None:
     return _no_nul(value, "external_id")
 
 
-def attributes(values: dict | None) -> dict | None:
+def attributes(values: dict | None, product: bool = False) -> dict | None:
     """A flat dict of str -> str|int|float|bool (None values dropped), or None when empty.
 
     At most 64 attributes; names of 1-64 characters other than id, created_at and external_id;
-    text of at most 1,024 characters; finite numbers from -2**63 to 2**63 - 1.
+    text of at most 1,024 characters; finite numbers from -2**63 to 2**63 - 1. A product's
+    `labels`, `hidden` and `expires_at` follow `product_field` instead.
 
     Raises:
         ValueError: `values` breaks one of those rules (the message says which).
@@ -105,16 +111,96 @@ def attributes(values: dict | None) -> dict | None:
         raise ValueError("attributes must be an object of name -> value")
     out = {}
     for key, value in values.items():
-        if not isinstance(key, str) or not 0 < len(key) <= MAX_ATTRIBUTE_NAME or key in RESERVED:
-            raise ValueError(
-                f"invalid attribute name {key!r}: names are 1-{MAX_ATTRIBUTE_NAME} characters, "
-                f"other than {', '.join(sorted(RESERVED))}"
-            )
+        _attribute_name(key)
+        if product and key in PRODUCT_FIELDS:
+            value = product_field(key, value)
+        elif value is not None:
+            value = attribute(key, value)
         if value is not None:
-            out[key] = attribute(key, value)
+            out[key] = value
     if len(out) > MAX_ATTRIBUTES:
         raise ValueError(f"at most {MAX_ATTRIBUTES} attributes, got {len(out)}")
     return out or None
+
+
+def _attribute_name(key: object) -> None:
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_ATTRIBUTE_NAME or key in RESERVED:
+        raise ValueError(
+            f"invalid attribute name {key!r}: names are 1-{MAX_ATTRIBUTE_NAME} characters, "
+            f"other than {', '.join(sorted(RESERVED))}"
+        )
+
+
+def product_field(name: str, value: object) -> list[str] | bool | str | None:
+    """A product's `labels`, `hidden` or `expires_at`, checked; None when it means "none".
+
+    `labels`: a list of at most 32 distinct texts of 1-64 characters (an empty list: none).
+    `hidden`: true or false (false: none). `expires_at`: a time as `timestamp` accepts it
+    (None is none, not now), kept as ISO 8601 UTC text.
+
+    Raises:
+        ValueError: The value breaks its rule.
+    """
+    if value is None:
+        return None
+    if name == "hidden":
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(f"hidden must be true or false, got {value!r}")
+        return True if value else None
+    if name == "expires_at":
+        try:
+            return iso_utc(timestamp(value))
+        except ValueError as error:
+            raise ValueError(f"expires_at: {str(error).removeprefix('timestamp ')}") from None
+    return _labels(value)
+
+
+def _labels(value: object) -> list[str] | None:
+    if isinstance(value, str) or not isinstance(value, list | tuple | np.ndarray):
+        raise ValueError(f"labels must be a list of texts, got {value!r}")
+    labels = list(value)
+    for label in labels:
+        if not isinstance(label, str) or not 0 < len(label) <= MAX_LABEL:
+            raise ValueError(
+                f"each label must be a text of 1-{MAX_LABEL} characters, got {label!r}"
+            )
+        _no_nul(label, "a label")
+    if len(set(labels)) != len(labels):
+        raise ValueError("labels must be distinct")
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"at most {MAX_LABELS} labels, got {len(labels)}")
+    return labels or None
+
+
+def merged(
+    external: str | None, attrs: dict | None, changes: object, product: bool
+) -> tuple[str | None, dict | None]:
+    """An entity's external id and attributes after a JSON merge patch (RFC 7396), checked.
+
+    `changes` maps names to new values: `external_id` to a new external id (None removes it),
+    an attribute to its new value (None removes it; `labels` is replaced whole).
+
+    Raises:
+        ValueError: `changes` is not an object, names id or created_at, or the result breaks
+            a rule of `external_id` or `attributes`.
+    """
+    if not isinstance(changes, dict):
+        raise ValueError("the changes must be an object of name -> new value (null removes)")
+    fixed = sorted(RESERVED.intersection(changes) - {"external_id"})
+    if fixed:
+        raise ValueError(f"{fixed[0]} cannot be changed")
+    if "external_id" in changes:
+        external = external_id(changes["external_id"])
+    new = dict(attrs or {})
+    for name, value in changes.items():
+        if name == "external_id":
+            continue
+        _attribute_name(name)
+        if value is None:
+            new.pop(name, None)
+        else:
+            new[name] = value
+    return external, attributes(new, product)
 
 
 def _no_nul(text: str, what: str) -> str:

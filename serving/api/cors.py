@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_METHODS = "GET, POST, DELETE"
+ALLOWED_METHODS = "GET, POST, PATCH, DELETE"
 ALLOWED_HEADERS = "Authorization, Content-Type"
 EXPOSED_HEADERS = "Link, Location, Retry-After, X-Model-Version, X-Total-Count"
 PREFLIGHT_SECONDS = "600"

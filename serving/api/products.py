@@ -1,4 +1,4 @@
-"""The products resource: list, create, read and delete products."""
+"""The products resource: list, create, read, change (labels, hidden, expiry) and delete."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from flask import Blueprint, url_for
 
 from serving.api.errors import ApiError
 from serving.api.pagination import page
-from serving.api.schemas import Created, Entity, PageQuery, ProductCreate
+from serving.api.schemas import Created, PageQuery, Product, ProductCreate, ProductPatch
 from serving.api.spec import endpoint
-from serving.api.users import create_entity
+from serving.api.users import create_entity, update_entity
 from serving.runtime.state import services
 
 bp = Blueprint("products", __name__)
@@ -19,7 +19,7 @@ bp = Blueprint("products", __name__)
     "List products, ascending by id (keyset pagination)",
     tag="products",
     query=PageQuery,
-    responses={200: ("A page of products", list[Entity])},
+    responses={200: ("A page of products", list[Product])},
 )
 def list_products(query: PageQuery):
     store = services().store
@@ -28,7 +28,8 @@ def list_products(query: PageQuery):
 
 @bp.post("/products")
 @endpoint(
-    "Create a product; the optional JSON body may carry external_id, category and attributes",
+    "Create a product; the optional JSON body may carry external_id, category, labels, hidden,"
+    " expires_at and attributes",
     tag="products",
     body=ProductCreate,
     body_required=False,
@@ -41,9 +42,25 @@ def create_product(body: ProductCreate):
 
 
 @bp.get("/products/<id:product_id>")
-@endpoint("Read a product", tag="products", responses={200: ("The product", Entity)})
+@endpoint("Read a product", tag="products", responses={200: ("The product", Product)})
 def get_product(product_id: int):
     product = services().store.get_product(product_id)
+    if product is None:
+        raise ApiError.unknown_product(product_id)
+    return product
+
+
+@bp.patch("/products/<id:product_id>")
+@endpoint(
+    "Change a product: a JSON merge patch of external_id, category, labels (replaced whole),"
+    " hidden, expires_at and attributes (null removes or clears one); in effect at the next"
+    " recommendation",
+    tag="products",
+    body=ProductPatch,
+    responses={200: ("The changed product", Product), 409: ("external_id is taken", None)},
+)
+def update_product(product_id: int, body: ProductPatch):
+    product = update_entity(services().store.update_product, product_id, body)
     if product is None:
         raise ApiError.unknown_product(product_id)
     return product

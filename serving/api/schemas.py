@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -152,14 +152,10 @@ class Token(BaseModel):
     expires_in: int = Field(description="Seconds until the token expires.")
 
 
-class EntityCreate(BaseModel):
-    """A body with an optional `external_id` and flat attributes as extra fields."""
+class _WithAttributes(BaseModel):
+    """A body with flat attributes as extra fields (null allowed when `NULLS`)."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra=_ATTRIBUTES_SCHEMA)
-
-    external_id: str | None = Field(
-        default=None, min_length=1, max_length=values.MAX_EXTERNAL_ID, pattern=NO_NUL
-    )
+    NULLS: ClassVar[bool] = False
 
     @model_validator(mode="before")
     @classmethod
@@ -170,14 +166,31 @@ class EntityCreate(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _check_attributes(self) -> EntityCreate:
+    def _check_attributes(self) -> _WithAttributes:
         for name, value in (self.model_extra or {}).items():
             if name in _RESERVED or not _ATTRIBUTE_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a valid attribute name")
+            if value is None and self.NULLS:
+                continue
             if not isinstance(value, AttributeValue):
-                raise ValueError(f"attribute {name!r} must be a string, number or boolean")
+                kinds = (
+                    "a string, number, boolean or null"
+                    if self.NULLS
+                    else "a string, number or boolean"
+                )
+                raise ValueError(f"attribute {name!r} must be {kinds}")
             values.attribute(name, value)  # the store's limits on text and numbers
         return self
+
+
+class EntityCreate(_WithAttributes):
+    """A body with an optional `external_id` and flat attributes as extra fields."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_ATTRIBUTES_SCHEMA)
+
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=values.MAX_EXTERNAL_ID, pattern=NO_NUL
+    )
 
     def attributes(self) -> dict[str, AttributeValue]:
         """The flat attributes: every field but `external_id` that was given."""
@@ -189,10 +202,89 @@ class UserCreate(EntityCreate):
     """`POST /users` body (optional): an external id and attributes."""
 
 
-class ProductCreate(EntityCreate):
-    """`POST /products` body (optional): an external id, a category and other attributes."""
+Label = Annotated[str, Field(min_length=1, max_length=values.MAX_LABEL, pattern=NO_NUL)]
+Labels = Annotated[
+    list[Label],
+    Field(
+        max_length=values.MAX_LABELS,
+        json_schema_extra={"uniqueItems": True},
+        description=f"At most {values.MAX_LABELS} distinct labels of 1-{values.MAX_LABEL} "
+        "characters, in the order given; recommendations can be filtered by them.",
+    ),
+]
+CATEGORY = Field(default=None, min_length=1, max_length=256)
+HIDDEN = Field(
+    default=None, description="A hidden product is stored and listed but never recommended."
+)
+EXPIRES_AT = Field(
+    default=None,
+    description="When the product stops being recommended: ISO 8601 (UTC unless it has an "
+    f"offset) or Unix seconds, from {values.TIME_RANGE}; answered as ISO 8601 UTC.",
+)
 
-    category: str | None = Field(default=None, min_length=1, max_length=256)
+
+def _distinct(labels: list[str] | None) -> list[str] | None:
+    if labels is not None and len(set(labels)) != len(labels):
+        raise ValueError("labels must be distinct")
+    return labels
+
+
+class ProductCreate(EntityCreate):
+    """`POST /products` body (optional): an external id, a category, labels, whether it is
+    hidden, when it expires, and other attributes."""
+
+    category: str | None = CATEGORY
+    labels: Labels | None = None
+    hidden: bool | None = HIDDEN
+    expires_at: Timestamp | None = EXPIRES_AT
+
+    _unique = field_validator("labels")(_distinct)
+
+
+# A patch's attributes may be null (removes the attribute); otherwise as when creating.
+_PATCH_SCHEMA = {
+    **_ATTRIBUTES_SCHEMA,
+    "additionalProperties": {
+        **_ATTRIBUTES_SCHEMA["additionalProperties"],
+        "type": ["string", "number", "boolean", "null"],
+    },
+}
+
+
+class EntityPatch(_WithAttributes):
+    """A JSON merge patch (RFC 7396) of a user or product: each field given replaces the
+    stored one, null removes it, a field left out stays as it is."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_PATCH_SCHEMA)
+    NULLS: ClassVar[bool] = True
+
+    external_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=values.MAX_EXTERNAL_ID,
+        pattern=NO_NUL,
+        description="Changed only if no other user (product) has it: 409 otherwise.",
+    )
+
+    def changes(self) -> dict[str, Any]:
+        """Every field the body gave, null ones included (`StoreContract.update_user`)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class UserPatch(EntityPatch):
+    """`PATCH /users/{user_id}` body: external_id and attributes to change (null removes)."""
+
+
+class ProductPatch(EntityPatch):
+    """`PATCH /products/{product_id}` body: external_id, category, labels (replaced whole),
+    hidden, expires_at and other attributes to change (null removes or clears)."""
+
+    category: str | None = CATEGORY
+    labels: Labels | None = None
+    hidden: bool | None = HIDDEN
+    expires_at: Timestamp | None = EXPIRES_AT
+
+    _unique = field_validator("labels")(_distinct)
 
 
 class Created(BaseModel):
@@ -209,6 +301,17 @@ class Entity(BaseModel):
     id: int
     created_at: str | None = None
     external_id: str | None = None
+
+
+class Product(Entity):
+    """A product: its id, creation time, external id, and attributes; `labels`, `hidden` and
+    `expires_at` are present only when set (no labels, not hidden, never expires)."""
+
+    labels: list[str] = Field(default_factory=list, description="Its labels, in order.")
+    hidden: bool = Field(default=False, description="Never recommended while true.")
+    expires_at: str | None = Field(
+        default=None, description="ISO 8601 UTC: never recommended from then on."
+    )
 
 
 class PageQuery(_Strict):

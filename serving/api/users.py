@@ -1,4 +1,4 @@
-"""The users resource: list, create, read and delete users."""
+"""The users resource: list, create, read, change and delete users."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from flask import Blueprint, url_for
 from discerner.errors import DuplicateExternalIdError
 from serving.api.errors import ApiError
 from serving.api.pagination import page
-from serving.api.schemas import Created, Entity, EntityCreate, PageQuery, UserCreate
+from serving.api.schemas import (
+    Created,
+    Entity,
+    EntityCreate,
+    EntityPatch,
+    PageQuery,
+    UserCreate,
+    UserPatch,
+)
 from serving.api.spec import endpoint
 from serving.runtime.state import services
 
@@ -51,6 +59,20 @@ def get_user(user_id: int):
     return user
 
 
+@bp.patch("/users/<id:user_id>")
+@endpoint(
+    "Change a user: a JSON merge patch of external_id and attributes (null removes one)",
+    tag="users",
+    body=UserPatch,
+    responses={200: ("The changed user", Entity), 409: ("external_id is taken", None)},
+)
+def update_user(user_id: int, body: UserPatch):
+    user = update_entity(services().store.update_user, user_id, body)
+    if user is None:
+        raise ApiError.unknown_user(user_id)
+    return user
+
+
 @bp.delete("/users/<id:user_id>")
 @endpoint(
     "Delete a user and their activities",
@@ -70,4 +92,17 @@ def create_entity(create: Callable[..., dict], body: EntityCreate) -> dict:
     except DuplicateExternalIdError as error:
         raise ApiError.conflict(str(error)) from None
     except ValueError as error:  # a value the store refuses that the schema let through
+        raise ApiError.bad_request(str(error)) from None
+
+
+def update_entity(
+    update: Callable[[int, dict], dict | None], entity_id: int, body: EntityPatch
+) -> dict | None:
+    """Call the store's `update_user`/`update_product`: a taken external_id is 409, a value
+    the store refuses 400; None for an unknown id."""
+    try:
+        return update(entity_id, body.changes())
+    except DuplicateExternalIdError as error:
+        raise ApiError.conflict(str(error)) from None
+    except ValueError as error:
         raise ApiError.bad_request(str(error)) from None

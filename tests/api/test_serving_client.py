@@ -110,3 +110,30 @@ def test_typed_activities_are_posted_and_filtered(api):
     assert (viewed["type"], plain["type"]) == ("view", "score")
     assert [a["id"] for a in api.activities(user_id=user, type="view")] == [viewed["id"]]
     assert [a["id"] for a in api.activities(user_id=user, type="score")] == [plain["id"]]
+
+
+def test_users_and_products_are_changed_by_merge_patches(api):
+    from datetime import UTC, datetime
+
+    from discerner.client import Conflict
+
+    taken = api.create_user(external_id="client-taken")
+    user = api.create_user(country="NZ")
+    assert api.update_user(user, country=None, age=7)["age"] == 7
+    assert "country" not in api.get_user(user)
+    with pytest.raises(Conflict):
+        api.update_user(user, external_id="client-taken")
+    assert api.get_user(taken)["external_id"] == "client-taken"
+    moment = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    product = api.create_product(category="books", labels=["a"], expires_at=moment)
+    assert api.get_product(product)["expires_at"] == "2030-01-01T12:00:00.000000Z"
+    changed = api.update_product(product, labels=["b", "c"], hidden=True, expires_at=None)
+    assert (changed["labels"], changed["hidden"], "expires_at" in changed) == (
+        ["b", "c"],
+        True,
+        False,
+    )
+    with pytest.raises(NotFound):
+        api.update_product(10**9, hidden=True)
+    with pytest.raises(BadRequest):
+        api.update_product(product, labels=["x", "x"])

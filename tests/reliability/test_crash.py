@@ -12,8 +12,9 @@ SECONDS_BEFORE_KILL = 2.0
 
 
 def _writer(server, token, number, acknowledged, stop):
-    """POST users (external_id names them) and activities (a unique score names each) until the
-    server dies; record every 2xx."""
+    """POST users (external_id names them) and activities (a unique score names each), and PATCH
+    a product's attribute of this writer to a growing number, until the server dies; record
+    every 2xx."""
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     i = 0
@@ -27,6 +28,12 @@ def _writer(server, token, number, acknowledged, stop):
                 )
                 if response.status_code == 201:
                     acknowledged["users"].append((response.json()["id"], name))
+            elif i % 6 == 1:
+                product = 1 + number % 3
+                body = {f"w{number}": i, "labels": [f"w{number}-{i}"]}
+                response = session.patch(f"{server.url}/products/{product}", json=body, timeout=10)
+                if response.status_code == 200:
+                    acknowledged["patches"].append((product, number, i))
             else:
                 score = number * 1_000_000 + i
                 path = f"/users/{1 + i % 5}/products/{1 + number % 3}/activities"
@@ -41,7 +48,7 @@ def _writer(server, token, number, acknowledged, stop):
 
 
 def _load_then_kill(server, token):
-    acknowledged = {"users": [], "activities": []}
+    acknowledged = {"users": [], "activities": [], "patches": []}
     stop = threading.Event()
     threads = [
         threading.Thread(target=_writer, args=(server, token, n, acknowledged, stop))
@@ -96,4 +103,10 @@ def test_every_acknowledged_write_survives_sigkill_once(new_server):
     # At most the requests in flight at the kill were stored without an answer.
     assert len(stored) - len(acknowledged["activities"]) <= WRITERS
     assert len(users) - 5 - len(acknowledged["users"]) <= WRITERS
+    # Each writer's last acknowledged patch is there, or the one it sent when the server died.
+    products = {product["id"]: product for product in _everything(second, token, "products")}
+    last = {(p, n): i for p, n, i in sorted(acknowledged["patches"], key=lambda a: a[2])}
+    assert len(last) == WRITERS, "every writer had a patch acknowledged"
+    for (product, number), i in last.items():
+        assert products[product][f"w{number}"] in (i, i + 6)
     assert requests.get(second.url + "/ready", timeout=10).json()["store"] == "open"

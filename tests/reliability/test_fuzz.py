@@ -31,13 +31,25 @@ DOCUMENT = _document()
 # A bulk body naming a user or product that does not exist is a 400 naming the row, by
 # design; no schema can say "an id that exists", so that operation may reject valid data.
 # Recommendations likewise: a cursor is only one the server gave, and n + offset is bounded,
-# which no schema of single parameters says; both are a 400 with a message.
+# which no schema of single parameters says; both are a 400 with a message. A merge patch is
+# checked against what is stored: at most 64 attributes after the merge.
 CONFIG = {
     "operations": [
         {
             "include-operation-id": "activities_create_activities",
             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401"]}},
         },
+        *(
+            {
+                "include-operation-id": operation,
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "400", "401", "404", "409"]
+                    }
+                },
+            }
+            for operation in ("users_update_user", "products_update_product")
+        ),
         {
             "include-operation-id": "recs_recommend",
             "checks": {

@@ -37,6 +37,20 @@ def test_two_stores_on_one_database_see_each_others_writes(url):
         assert two.create_user()["id"] == 3  # one sequence for every process
 
 
+def test_product_changes_reach_every_process_on_their_next_read(url):
+    with PostgresStore.open(url) as one, PostgresStore.open(url) as two:
+        _shop(one)
+        rules = two.product_rules()
+        assert rules.hidden == frozenset() and two.product_rules() is rules
+        one.update_product(2, {"hidden": True, "labels": ["new"]})
+        changed = two.product_rules()  # the very next call, in the other process
+        assert changed.hidden == frozenset({2}) and dict(changed.labels) == {2: ("new",)}
+        assert two.product_categories() == {1: "a", 2: "b"}  # categories kept
+        one.update_product(1, {"category": "z", "external_id": "p1"})
+        assert two.product_categories() == {1: "z", 2: "b"}
+        assert two.get_product_by_external_id("p1")["id"] == 1
+
+
 def test_concurrent_batches_get_consecutive_ids(url):
     with PostgresStore.open(url, pool_size=8) as store:
         _shop(store)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import psycopg
 from psycopg.types.json import Jsonb
 
 from discerner.errors import DuplicateExternalIdError, StoreError
 from discerner.store import values
 from discerner.store.postgres.database import Database, db_id, iso, to_datetime
+from discerner.store.product_rules import ProductRules
 from discerner.store.tables import now_micros
 
 _COLUMNS = "id, created_at, external_id, attributes"
@@ -28,11 +31,13 @@ class Entities:
             + f" WHERE NOT EXISTS (SELECT 1 FROM {self.table} WHERE external_id = %(x)s)"
             " RETURNING id"
         )
+        self._rules: tuple[int, ProductRules] | None = None
+        self._rules_lock = threading.Lock()
 
     def create(self, external_id: str | None, attributes: dict | None) -> dict:
         """Create an entity with the next id; returns its dict."""
         external = values.external_id(external_id)
-        attrs = values.attributes(attributes)
+        attrs = values.attributes(attributes, product=self.kind == "product")
         created = to_datetime(now_micros())
         params = {"t": created, "x": external, "a": Jsonb(attrs) if attrs else None}
         try:
@@ -101,6 +106,53 @@ class Entities:
         with self.db.reading() as conn:
             return conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]
 
+    def update(self, entity_id: int, changes: dict) -> dict | None:
+        """Apply a JSON merge patch to the entity's external id and attributes, in one
+        transaction (the row locked while the patch is merged and checked).
+
+        Returns:
+            The entity's new dict, or None when there is no entity with that id.
+        """
+        wanted = db_id(entity_id)
+        if wanted is None:
+            return None
+        select = f"SELECT {_COLUMNS} FROM {self.table} WHERE id = %s FOR UPDATE"
+        update = f"UPDATE {self.table} SET external_id = %s, attributes = %s WHERE id = %s"
+        try:
+            with self.db.writing(products=self.kind == "product") as conn:
+                row = conn.execute(select, (wanted,)).fetchone()
+                if row is None:
+                    raise _NothingToWriteError
+                _, created, *old = row
+                external, attrs = values.merged(*old, changes, product=self.kind == "product")
+                if (external, attrs) == tuple(old):
+                    raise _NothingToWriteError
+                conn.execute(update, (external, Jsonb(attrs) if attrs else None, wanted))
+        except _NothingToWriteError:
+            return self.get(wanted)
+        except StoreError as exc:  # another entity has (or just took) the external id
+            if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                raise self._duplicate(external) from None
+            raise
+        return _record(wanted, created, external, attrs)
+
+    def rules(self) -> ProductRules:
+        """The products' hidden flags, expiry times and labels; the same object until a product
+        changes in any process (every product write counts itself in `write_counts`)."""
+        fields = list(values.PRODUCT_FIELDS)
+        with self.db.snapshot() as conn:
+            changes = conn.execute("SELECT sum(product_writes) FROM write_counts").fetchone()[0]
+            cached = self._rules
+            if cached is not None and cached[0] == changes:
+                return cached[1]
+            rows = conn.execute(
+                "SELECT id, attributes FROM products WHERE attributes ?| %s ORDER BY id", (fields,)
+            ).fetchall()
+        with self._rules_lock:
+            if self._rules is None or self._rules[0] != changes:
+                self._rules = (changes, ProductRules.of(rows))
+            return self._rules[1]
+
     def delete(self, entity_id: int) -> bool:
         """Delete the entity, then its activities, in one transaction; False when there is none.
 
@@ -117,15 +169,16 @@ class Entities:
                     f"DELETE FROM {self.table} WHERE id = %s RETURNING id", (wanted,)
                 )
                 if gone.fetchone() is None:
-                    raise _NothingToDeleteError
+                    raise _NothingToWriteError
                 conn.execute(f"DELETE FROM activities WHERE {column} = %s", (wanted,))
-        except _NothingToDeleteError:
+        except _NothingToWriteError:
             return False
         return True
 
 
-class _NothingToDeleteError(Exception):
-    """Rolls back a delete that found nothing, so that it does not count as a write."""
+class _NothingToWriteError(Exception):
+    """Rolls back a delete or update that changes nothing, so that it does not count as a
+    write."""
 
 
 def _after(after: object) -> int | None:
