@@ -213,7 +213,7 @@ def read_interactions(path: str | os.PathLike[str], format: str = "csv") -> pd.D
         header), `ratings.dat` of MovieLens 1M and 10M (the same fields separated by `::`)
         or `ratings.csv` (header `userId,movieId,rating,timestamp`); chosen by the file's
         first line.
-        `csv`: a header with `user_id`, `product_id` and optional `score`, `timestamp`.
+        `csv`: a header with `user_id`, `product_id` and optional `score`, `timestamp`, `type`.
         `parquet`: columns named as for `csv`.
 
     Args:

@@ -25,7 +25,7 @@ def api_blocks() -> list[tuple[str, str]]:
 
 
 def test_the_readme_has_the_examples_this_test_runs():
-    assert [language for language, _ in api_blocks()] == ["python", "sh", "python"]
+    assert [language for language, _ in api_blocks()] == ["python", "sh", "python", "python"]
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +68,19 @@ def _values(text: str) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(3), ids=["requests", "curl", "binding"])
+@pytest.mark.parametrize("index", range(4), ids=["requests", "curl", "binding", "patches"])
 def test_every_api_example_of_the_readme_runs_as_written(served, index):
     language, code = api_blocks()[index]
     printed = _run(language, code, served.url)
     answers = _values(printed) if language == "sh" else _printed(printed)
+    if index == 3:  # types, labels, a hidden product, merge patches
+        views, hidden, expiring, user = answers
+        assert [(a["product_id"], a["type"]) for a in views] == [(7, "view")]
+        assert (hidden["hidden"], hidden["labels"]) == (True, ["paperback"])
+        assert "hidden" not in expiring
+        assert expiring["expires_at"] == "2030-01-01T00:00:00.000000Z"
+        assert user["country"] == "NZ"
+        return
     recommendations = [a for a in answers if isinstance(a, list)]
     assert recommendations, printed
     for found in recommendations:  # every printed list has products in it
