@@ -13,9 +13,11 @@ def _fill(store):
         store.create_user(external_id=f"u{i}", attributes={"age": 20 + i, "vip": i == 1})
     for category in ("a", "b", "c"):
         store.create_product(attributes={"category": category, "price": 1.5})
+    store.update_product(1, {"labels": ["x", "y"], "hidden": True, "expires_at": 0, "price": None})
     store.add_activities(
         [
             {"user_id": 1 + i % 4, "product_id": 1 + i % 3, "score": i / 2, "timestamp": i}
+            | {"type": ("score", "view", "buy:now")[i % 3]}
             for i in range(30)
         ]
     )
