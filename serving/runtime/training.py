@@ -33,6 +33,8 @@ STATE_FILE = "training.json"
 LOG_FILE = "training.log"
 LOG_LINES = 20  # the output's tail shown with the state
 STOP_SECONDS = 10.0
+# Progress bars would fill the log with carriage returns; the log keeps the lines that matter.
+QUIET = {"TQDM_DISABLE": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 class TrainingRunning(Exception):
@@ -111,7 +113,7 @@ class TrainingRunner:
         with open(self.home / LOG_FILE, "wb") as log:
             return subprocess.Popen(
                 command,
-                env=self.env,
+                env={**self.env, **QUIET},
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -139,12 +141,13 @@ class TrainingRunner:
             "started_by", "candidates", "finished_at", "exit_code", "output"}: a run whose
             process is gone without a recorded end (its server was killed) is `interrupted`.
         """
-        try:
-            state = json.loads((self.home / STATE_FILE).read_text())
-        except FileNotFoundError:
-            return {"state": "idle"}
-        own = self._process  # until its end is written, even as a zombie
-        mine = own is not None and own.pid == state["pid"]
+        with self._lock:  # the file and our own process, as of one moment
+            try:
+                state = json.loads((self.home / STATE_FILE).read_text())
+            except FileNotFoundError:
+                return {"state": "idle"}
+            own = self._process  # ours runs until its end is written, even as a zombie
+            mine = own is not None and own.pid == state["pid"]
         if state["state"] == "running" and not mine and not _alive(state):
             state["state"] = "interrupted"
         state.pop("process_started", None)

@@ -51,13 +51,13 @@ async function signIn(event) {
     method: "POST", headers: { Accept: "application/json" }, body: new URLSearchParams(form),
   });
   const body = await response.json().catch(() => null);
+  $("login-password").value = "";
   if (!response.ok) {
     $("login-error").textContent = body?.error?.message || `sign-in failed (${response.status})`;
     return;
   }
   sessionStorage.setItem("token", body.token);
   sessionStorage.setItem("username", form.get("username"));
-  $("login-password").value = "";
   show();
 }
 
