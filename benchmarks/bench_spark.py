@@ -1,6 +1,7 @@
 """Spark training benchmark: agreement with the library, MovieLens accuracy, fit time at scale.
 
-Usage: `python -m benchmarks.bench_spark [--quick] [--activities N] [--master URL] [--no-train]`.
+Usage: `python -m benchmarks.bench_spark [--quick] [--activities N] [--master URL] [--no-train]
+[--scale-only] [--models pure_svd,item_knn,als] [--similarity-threshold T]`.
 
 Measured, in one process with a local Spark (`local[2]` by default):
 - agreement on small generated data (300 users): the share of users whose top 10 from the
@@ -66,7 +67,7 @@ def _alive(process) -> bool:
         return False
 
 
-def spark_fit(spark, model, frame_or_df):
+def spark_fit(spark, model, frame_or_df, similarity_threshold: float = 0.0):
     """Fit on Spark with the history, as the winner's refit does; returns the model."""
     from discerner.spark import data, fit
 
@@ -77,7 +78,9 @@ def spark_fit(spark, model, frame_or_df):
     )
     prepared = data.prepare(spark, activities, model.duplicates)
     try:
-        return fit.fit(spark, model, prepared, with_history=True)
+        return fit.fit(
+            spark, model, prepared, with_history=True, similarity_threshold=similarity_threshold
+        )
     finally:
         prepared.unpersist()
 
@@ -139,7 +142,13 @@ def movielens(engine) -> None:
         )
 
 
-def scale(spark, n_activities: int, folder: Path) -> Path:
+def scale(
+    spark,
+    n_activities: int,
+    folder: Path,
+    models: tuple[str, ...] = ("pure_svd", "item_knn", "als"),
+    threshold: float = 0.0,
+) -> Path:
     from discerner import datasets
     from discerner.models import ImplicitALS, ItemKNN, PureSVD
     from discerner.spark import data
@@ -158,17 +167,21 @@ def scale(spark, n_activities: int, folder: Path) -> Path:
     activities, _ = data.read_export(spark, str(folder))
     activities = activities.cache()
     activities.count()
-    models = {
-        "PureSVD(64)": lambda: PureSVD(n_components=64),
-        "ItemKNN(k=100)": lambda: ItemKNN(k=100),
-        "ImplicitALS(64, 10 it)": lambda: ImplicitALS(n_factors=64),
+    every = {
+        "pure_svd": ("PureSVD(64)", lambda: PureSVD(n_components=64)),
+        "item_knn": (
+            f"ItemKNN(k=100){' DIMSUM ' + str(threshold) if threshold else ' exact'}",
+            lambda: ItemKNN(k=100),
+        ),
+        "als": ("ImplicitALS(64, 10 it)", lambda: ImplicitALS(n_factors=64)),
     }
+    models = dict(every[name] for name in models)
     print("\n| model | Spark fit s | driver peak GB | JVM peak GB | library fit s |")
     print("|---|---|---|---|---|")
     for name, make in models.items():
         with PeakMemory() as peak:
             started = time.perf_counter()
-            spark_fit(spark, make(), activities)
+            spark_fit(spark, make(), activities, threshold)
             spark_seconds = time.perf_counter() - started
         local = "-"
         if not name.startswith("ImplicitALS"):  # the library's ALS is a reference loop
@@ -211,6 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activities", type=int, default=None, help="default 20M (quick 300k)")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--no-train", action="store_true", help="skip the whole train")
+    parser.add_argument(
+        "--models",
+        default="pure_svd,item_knn,als",
+        help="models fitted at scale (comma-separated: pure_svd, item_knn, als)",
+    )
+    parser.add_argument(
+        "--similarity-threshold", type=float, default=0.0, help="DIMSUM threshold (0: exact)"
+    )
+    parser.add_argument(
+        "--scale-only", action="store_true", help="skip the small-data agreement and MovieLens"
+    )
     args = parser.parse_args(argv)
     from discerner import spark as spark_package
 
@@ -221,9 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     engine = SparkEngine(args.master)
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as scratch:
         try:
-            agreement(engine.spark)
-            movielens(engine)
-            folder = scale(engine.spark, n_activities, Path(scratch))
+            if not args.scale_only:
+                agreement(engine.spark)
+                movielens(engine)
+            models = tuple(name.strip() for name in args.models.split(",") if name.strip())
+            folder = scale(
+                engine.spark, n_activities, Path(scratch), models, args.similarity_threshold
+            )
         finally:
             engine.close()
         if not args.no_train:
