@@ -208,14 +208,19 @@ def knn_state(
 
 
 def als_state(model: ImplicitALS, weighted: DataFrame, prepared: Prepared, users: bool) -> dict:
-    """ImplicitALS's factors from Spark's ALS on the weighted scores (int32 ids, re-indexed)."""
+    """ImplicitALS's factors from Spark's ALS on the weighted scores (int32 ids, re-indexed).
+
+    Spark's ALS scales λ by each row's count (ALS-WR): the model is set to
+    `scale_regularization`, so that its fold-in solves the equations its factors solved.
+    """
     from pyspark.ml.recommendation import ALS
 
+    model.scale_regularization = True
     ratings, mapping = int_users(weighted.select(USER_ID, COLUMN, WEIGHT))
     als = ALS(
         rank=model.n_factors,
         maxIter=model.iterations,
-        regParam=model.regularization,
+        regParam=model.penalty(),
         alpha=model.alpha,
         implicitPrefs=True,
         seed=model.random_state or 0,

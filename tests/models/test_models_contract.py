@@ -28,6 +28,9 @@ MODELS = {
     "ease": lambda: EASE(l2=10.0),
     "ease_bm25": lambda: EASE(l2=50.0, weighting="bm25"),
     "implicit_als": lambda: ImplicitALS(n_factors=4, iterations=3),
+    "implicit_als_scaled": lambda: ImplicitALS(
+        n_factors=4, iterations=3, scale_regularization=True
+    ),
 }
 
 

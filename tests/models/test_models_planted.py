@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from discerner.datasets import generate
-from discerner.models import EASE, Blend, ItemKNN, Popularity, PureSVD, UserKNN
+from discerner.models import EASE, Blend, ImplicitALS, ItemKNN, Popularity, PureSVD, UserKNN
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,7 @@ def favourite_share(model, data) -> float:
         Blend(n_components=8, k=30),
         EASE(l2=30.0),
         EASE(l2=100.0, weighting="log"),
+        ImplicitALS(n_factors=8, regularization=5.0),
     ],
     ids=repr,
 )
