@@ -11,7 +11,14 @@ issue: `discerner serve` on that data folder, `GET /users/<id>/recs?n=10` over H
 test user, scored on the held-out part (NDCG@10 >= 0.43). Skips cleanly when MovieLens is
 absent.
 
-Usage: `python -m benchmarks.bench_training [--data PATH] [--quick]`.
+At scale (`--scale N`): N generated activities (20M: 140,000 users, 27,000 products, seed 1,
+as `bench_scale`; fewer scale users and products alike) trained by `discerner.training.train`
+with its defaults from the frame, timed, with the process's peak resident memory sampled
+meanwhile (targets at 20M: 5 minutes, 8 GB). `--compare` then scores what the old default
+picked, the whole former grid (no ease, no als) on a seeded 20,000-user validation split, and the
+new winner's configuration on that same split: the new winner must be no worse.
+
+Usage: `python -m benchmarks.bench_training [--data PATH] [--quick] [--scale N [--compare]]`.
 """
 
 from __future__ import annotations
@@ -31,6 +38,14 @@ from serving.runtime.launch import ServerProcess
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
 TARGET_NDCG = 0.43
+# `--scale`: the generated data of the issue at 20M activities, and its targets.
+SCALE_ACTIVITIES, SCALE_USERS, SCALE_PRODUCTS = 20_000_000, 140_000, 27_000
+TARGET_SCALE_SECONDS = 300.0
+TARGET_SCALE_GB = 8.0
+# What `discerner train` searched before the halving search: every family of the time, on a
+# seeded sample of this many users.
+OLD_FAMILIES = ("popularity", "pure_svd", "item_knn", "rp3beta", "user_knn", "blend")
+OLD_SEARCH_USERS = 20_000
 TARGET_LOAD_SECONDS = 3.0
 _LOAD = (
     "import time; started = time.perf_counter()\n"
@@ -158,6 +173,94 @@ def run(data: Path, home: Path) -> list[tuple[str, str, str, bool]]:
     ]
 
 
+def scale(n_activities: int, home: Path, compare: bool) -> list[tuple[str, str, str, bool]]:
+    """Train on N generated activities with the defaults; returns table rows."""
+    from benchmarks.bench_spark import PeakMemory
+    from discerner import datasets, training
+
+    share = n_activities / SCALE_ACTIVITIES
+    frame = datasets.generate(
+        n_users=max(int(SCALE_USERS * share), 100),
+        n_products=max(int(SCALE_PRODUCTS * share), 50),
+        n_activities=n_activities,
+        seed=1,
+    ).activities
+    with PeakMemory() as peak:
+        outcome, seconds = _timed(training.train, training.TrainSettings(home=home), frame)
+    table = outcome.results
+    rounds = table.groupby("round")["users"].agg(["first", "size"]) if "round" in table else None
+    searched = (
+        ", ".join(f"{n} at {users:,} users" for users, n in rounds.itertuples(index=False))
+        if rounds is not None
+        else f"{len(table)} candidates"
+    )
+    gigabytes = peak.driver / 2**30
+    rows = [
+        (
+            "activities, users, products",
+            f"{len(frame):,}, {frame['user_id'].nunique():,}, {frame['product_id'].nunique():,}",
+            "",
+            True,
+        ),
+        (
+            "`train` with defaults, from the frame (s)",
+            f"{seconds:.0f}",
+            f"<= {TARGET_SCALE_SECONDS:.0f}",
+            seconds <= TARGET_SCALE_SECONDS,
+        ),
+        (
+            "peak resident memory during `train` (GB)",
+            f"{gigabytes:.1f}",
+            f"<= {TARGET_SCALE_GB:.0f}",
+            gigabytes <= TARGET_SCALE_GB,
+        ),
+        ("candidates scored per round", searched, "", True),
+        (
+            "winner (validation NDCG@10 on its round's sample)",
+            f"{outcome.winner} ({outcome.validation_score:.4f})",
+            "",
+            True,
+        ),
+    ]
+    if compare:
+        rows += _compare_with_the_old_search(frame, outcome)
+    return rows
+
+
+def _compare_with_the_old_search(frame, outcome) -> list[tuple[str, str, str, bool]]:
+    """The old default's pick on its 20,000-user split, and the new winner on the same split."""
+    from discerner.evaluation import selection
+
+    train, validation = selection.validation_split(frame, 0.2, 42, OLD_SEARCH_USERS)
+    old, seconds = _timed(
+        selection.search, selection.library_candidates(OLD_FAMILIES), train, validation, (10,)
+    )
+    old_best = selection.best_of(old, "ndcg_at_10")
+    winner = type(outcome.model)(**outcome.model.get_params())  # unfitted, same configuration
+    new = selection.score(winner, train, validation, (10,))["ndcg_at_10"]
+    old_score = old_best.metrics["ndcg_at_10"]
+    return [
+        (
+            f"old default: whole former grid on {OLD_SEARCH_USERS:,} users (search s)",
+            f"{len(old)} candidates, {seconds:.0f}",
+            "",
+            True,
+        ),
+        (
+            "old winner, validation NDCG@10 on that split",
+            f"{old_best.name} ({old_score:.4f})",
+            "",
+            True,
+        ),
+        (
+            "new winner, validation NDCG@10 on the same split",
+            f"{new:.4f}",
+            f">= {old_score:.4f}",
+            new >= old_score,
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the table; returns 1 when a target is missed."""
     parser = argparse.ArgumentParser(
@@ -165,12 +268,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MovieLens u.data")
     parser.add_argument("--quick", action="store_true", help="same path (it takes a few minutes)")
+    parser.add_argument("--scale", type=int, help="train on this many generated activities")
+    parser.add_argument(
+        "--compare", action="store_true", help="with --scale: the old default search beside"
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
+            return _print(scale(args.scale, Path(scratch) / "home", args.compare))
     if not args.data.exists():
         print(f"skipped: {args.data} not found (MovieLens 100k is not redistributed)")
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
-        rows = run(args.data, Path(scratch) / "home")
+        return _print(run(args.data, Path(scratch) / "home"))
+
+
+def _print(rows: list[tuple[str, str, str, bool]]) -> int:
+    """Print the table; returns 1 when a target is missed."""
     print("| measure | value | target | met |\n|---|---|---|---|")
     for measure, value, target, met in rows:
         print(f"| {measure} | {value} | {target} | {'yes' if met else 'NO'} |")

@@ -458,7 +458,7 @@ def halving_search(
         factor: Share kept, and growth of the sample, per round.
         seed: Seed of the order of the users and of each family's grid.
         run: Wraps each trial (training logs it as an MLflow run with `tags`: `search_round`,
-            `search_users`, `search_rows`).
+            `search_rounds` (how many are planned), `search_users`, `search_rows`).
         scorer: Fits and scores one model on pandas frames; default `score`.
         clock: Seconds, for the budget (tests pass a fake one).
 
@@ -475,7 +475,8 @@ def halving_search(
         parts = _sample(train, validation, users[:size])
         started = clock()
         trials.budget.open_round(len(sizes) - number)
-        scored = trials.round(number, size, alive, parts)
+        tags = {"search_round": number, "search_rounds": len(sizes), "search_users": size}
+        scored = trials.round(tags, alive, parts)
         rounds.append(Round(number, size, len(alive), len(scored), clock() - started))
         last = number == len(sizes) - 1
         # The last round ends the search anyway; it ran out if it could not score everyone.
@@ -516,10 +517,18 @@ class _Trials:
         self.reasons: dict[int, str] = {}  # index -> why its last chance was skipped
         self.parts: tuple[pd.DataFrame, pd.DataFrame] | None = None  # the latest scored round's
 
-    def round(self, number: int, size: int, order: list[int], parts) -> list[int]:
-        """Score the candidates of `order` that the budget allows; returns those scored."""
-        rows, scored, family_times = len(parts[0]), [], {}
-        for index in tqdm(order, desc=f"round {number} ({size} users)", unit="model"):
+    def round(self, tags: dict[str, int], order: list[int], parts) -> list[int]:
+        """Score the candidates of `order` that the budget allows; returns those scored.
+
+        Args:
+            tags: The round's `search_round`, `search_rounds` and `search_users`.
+            order: Candidate indices, in the order to try them.
+            parts: The round's (train, validation) sample.
+        """
+        number, rows, scored, family_times = tags["search_round"], len(parts[0]), [], {}
+        tags = {**tags, "search_rows": rows}
+        desc = f"round {number} ({tags['search_users']} users)"
+        for index in tqdm(order, desc=desc, unit="model"):
             candidate = self.candidates[index]
             predicted = _predicted(
                 self.timings.get(index) or family_times.get(candidate.family), rows
@@ -531,7 +540,6 @@ class _Trials:
                 continue
             self.release([index])
             began = self.budget.clock()
-            tags = {"search_round": number, "search_users": size, "search_rows": rows}
             self.latest[index] = _trial(candidate, *parts, self.ks, self.run, self.scorer, tags)
             self.timings[index] = family_times[candidate.family] = (
                 rows,

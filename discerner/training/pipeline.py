@@ -408,8 +408,10 @@ def _tracked(candidate: selection.Candidate, evaluate, tags=None) -> dict[str, f
             mlflow.set_tags(tags)
         metrics = evaluate()
         mlflow.log_metrics(metrics)
-        # One small figure from the metrics alone (no recommending again): a few tenths of a second.
-        mlflow.log_figure(plots.candidate_metrics(candidate.name, metrics), CANDIDATE_PLOT)
+        # One small figure from the metrics alone (no recommending again): a few tenths of a
+        # second, spent only on the trials that compete in a halving search's last round.
+        if not tags or tags["search_round"] == tags["search_rounds"] - 1:
+            mlflow.log_figure(plots.candidate_metrics(candidate.name, metrics), CANDIDATE_PLOT)
     return metrics
 
 

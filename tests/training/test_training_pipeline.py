@@ -210,6 +210,11 @@ def test_every_trial_of_the_halving_search_is_a_child_run(home, generated):
     rounds = sorted((c.data.tags["search_round"], c.data.tags["search_users"]) for c in children)
     assert rounds == [("0", "67")] * 5 + [("1", "200")] * 2
     last = {c.info.run_name for c in children if c.data.tags["search_round"] == "1"}
+    for child in children:  # the per-candidate plot is drawn for the last round only
+        plotted = [a.path for a in client.list_artifacts(child.info.run_id, "plots")]
+        in_last = child.data.tags["search_round"] == "1"
+        assert child.data.tags["search_rounds"] == "2"
+        assert plotted == (["plots/metrics_against_k.png"] if in_last else [])
     assert outcome.winner in last
     assert set(outcome.results.loc[outcome.results["round"] == 1, "model"]) == last
     history = client.get_metric_history(outcome.run_id, "round_users")
