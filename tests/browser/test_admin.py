@@ -4,7 +4,7 @@ A live server runs on a data folder with generated data and two registered versi
 browser signs in through the page's form, reads the counts, the growth chart and the champion,
 promotes the other version, trains a new one, and leaves a screenshot in `test-artifacts/`.
 Without the browser these tests skip, except in CI (`$CI` set), where they fail: `.ci/run`
-installs it. Every wait is bounded; the module takes about a minute.
+installs it. Every wait is bounded; the module takes about two minutes on a busy 2-core machine.
 """
 
 from __future__ import annotations
