@@ -35,7 +35,7 @@ from pathlib import Path
 import requests
 
 from benchmarks.bench_api import POST_SCRIPT, PRODUCTS, USERS, _setup, _wrk
-from benchmarks.bench_serving import RECS_SCRIPT, load_options, prepare
+from benchmarks.bench_serving import RECS_SCRIPT, load_options, prepare, prepared
 from discerner import config
 from discerner.localpg import LocalPostgres
 from serving.runtime.launch import ServerProcess
@@ -111,7 +111,7 @@ def recommendations(folder: Path, admin_url: str, sizes: dict, duration: float, 
     from discerner.store.transfer import copy_store
 
     home = folder / "recs-embedded"
-    if not (home / "prepared").exists() or (home / "prepared").read_text() != repr(sizes):
+    if not prepared(home, sizes):
         shutil.rmtree(home, ignore_errors=True)
         prepare(home, sizes)
     url = _database(admin_url, "recs")

@@ -1,11 +1,14 @@
 """Serving benchmark: the champion's recommendations over HTTP, latency, throughput, hot swap.
 
-Usage: `python -m benchmarks.bench_serving [--quick] [--dir DIR] [--duration S] [--rounds N]`.
+Usage: `python -m benchmarks.bench_serving [--quick] [--dir DIR] [--duration S] [--rounds N]
+[--filters]`.
 
 Prepares (once per `--dir`; a temporary folder otherwise) a store of generated data (50k
-users, 20k products, 2M activities; `--quick`: 5k, 2k, 200k) and two registered versions
-trained on it: PureSVD(64) as the champion and PureSVD(32). Then runs `discerner serve` and
-drives it over loopback keep-alive connections with `wrk` (required: `apt-get install wrk`):
+users, 20k products, 2M activities; `--quick`: 5k, 2k, 200k; each product in one of 10
+categories and with each of the labels sale, new, eco, local at random, one in four) and two
+registered versions trained on it: PureSVD(64) as the champion and PureSVD(32). Then runs
+`discerner serve` and drives it over loopback keep-alive connections with `wrk` (required:
+`apt-get install wrk`):
 
 - one client at a time asking random users' top 10: p50 and p99 latency (median of rounds),
   once the champion's top lists are precomputed (the steady state: `/ready` says when);
@@ -15,7 +18,10 @@ drives it over loopback keep-alive connections with `wrk` (required: `apt-get in
 - a swap during load: `promote` version 2 and SIGHUP the server while 8 clients ask for
   recommendations; every response must be 2xx and the new version must answer afterwards;
 - the champion's load time (as the server measured it), the time from process start to
-  `/health` and to `/ready`, the precomputing time and the worker's resident memory.
+  `/health` and to `/ready`, the precomputing time and the worker's resident memory;
+- with `--filters`: recommendations with filters and explanations on (`category` a random
+  category, `labels_any=sale,eco`, `explain=true`) beside plain ones on the same server, one
+  client (p50, p99) and 8 clients (alternating runs, the ratio filtered / plain per round).
 
 Exits 1 when a target of issue 7 is missed: p50 < 3 ms, p99 < 15 ms, ratio >= 0.6, load < 3 s,
 no non-2xx during the swap.
@@ -35,6 +41,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import requests
 
 from benchmarks.bench_api import _wrk
@@ -51,6 +58,23 @@ request = function()
   return wrk.format("GET", "/users/" .. math.random(%(users)d) .. "/recs?n=10")
 end
 """
+LABELS = ("sale", "new", "eco", "local")
+FILTERED_SCRIPT = """
+wrk.headers["Authorization"] = "Token %(token)s"
+categories = {%(categories)s}
+request = function()
+  local category = categories[math.random(#categories)]
+  return wrk.format("GET", "/users/" .. math.random(%(users)d) ..
+    "/recs?n=10&labels_any=sale,eco&explain=true&category=" .. category)
+end
+"""
+DATA_VERSION = 2  # 2: products have labels
+
+
+def prepared(home: Path, sizes: dict) -> bool:
+    """Whether `home` holds the data `prepare` makes for `sizes` (of this DATA_VERSION)."""
+    marker = home / "prepared"
+    return marker.exists() and marker.read_text() == repr({**sizes, "version": DATA_VERSION})
 
 
 def prepare(home: Path, sizes: dict) -> None:
@@ -64,9 +88,12 @@ def prepare(home: Path, sizes: dict) -> None:
 
     started = time.perf_counter()
     data = datasets.generate(**sizes, seed=11)
+    rng = np.random.default_rng(11)
     with Store.open(config.store_dir(config.ensure_home(home))) as store:
         for category in data.products.sort_values("id")["category"]:
-            store.create_product(attributes={"category": category})
+            labels = [label for label in LABELS if rng.random() < 0.25]
+            attributes = {"category": category} | ({"labels": labels} if labels else {})
+            store.create_product(attributes=attributes)
         store.import_interactions(data.activities, progress=True)
     print(f"store filled in {time.perf_counter() - started:.0f} s", flush=True)
     previous = os.environ.get("MLFLOW_TRACKING_URI")
@@ -88,7 +115,7 @@ def prepare(home: Path, sizes: dict) -> None:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     if previous is not None:
         os.environ["MLFLOW_TRACKING_URI"] = previous
-    (home / "prepared").write_text(repr(sizes))
+    (home / "prepared").write_text(repr({**sizes, "version": DATA_VERSION}))
 
 
 def _session(server: ServerProcess) -> requests.Session:
@@ -145,14 +172,19 @@ def _version(session: requests.Session, server: ServerProcess) -> str:
     return session.get(server.url + "/users/1/recs").headers["X-Model-Version"]
 
 
-def load_options(module: str, doc: str | None, argv: list[str] | None):
+def load_options(
+    module: str, doc: str | None, argv: list[str] | None, flags: dict[str, str] | None = None
+):
     """The options of a serving load benchmark: (args, sizes, duration, rounds); args None
-    (after saying why) when `wrk` is missing."""
+    (after saying why) when `wrk` is missing. `flags`: the benchmark's own on/off options,
+    {name: help}."""
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc)
     parser.add_argument("--quick", action="store_true", help="a small store, short runs")
     parser.add_argument("--dir", type=Path, help="keep the prepared data here (reused)")
     parser.add_argument("--duration", type=float, help="seconds per load run")
     parser.add_argument("--rounds", type=int, help="rounds of every load")
+    for name, text in (flags or {}).items():
+        parser.add_argument(name, action="store_true", help=text)
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get update && apt-get install -y wrk")
@@ -164,23 +196,24 @@ def load_options(module: str, doc: str | None, argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print a markdown table; 1 when a target is missed."""
-    args, sizes, duration, rounds = load_options("benchmarks.bench_serving", __doc__, argv)
+    flags = {"--filters": "also recommendations with filters and explanations, side by side"}
+    args, sizes, duration, rounds = load_options("benchmarks.bench_serving", __doc__, argv, flags)
     if args is None:
         return 1
     with contextlib.ExitStack() as stack:
         root = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         home = root / "home"
-        if not (home / "prepared").exists() or (home / "prepared").read_text() != repr(sizes):
+        if not prepared(home, sizes):
             shutil.rmtree(home, ignore_errors=True)
             prepare(home, sizes)
         work = root / "run"
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(home, work / "home")  # each run starts from version 1 as champion
-        return _run(work / "home", sizes, duration, rounds)
+        return _run(work / "home", sizes, duration, rounds, args.filters)
     return 1
 
 
-def _run(home: Path, sizes: dict, duration: float, rounds: int) -> int:
+def _run(home: Path, sizes: dict, duration: float, rounds: int, filters: bool = False) -> int:
     live_pairs = _live_scoring(home, sizes, duration, rounds)
     started = time.monotonic()
     server = ServerProcess(home, threads=8)
@@ -197,12 +230,58 @@ def _run(home: Path, sizes: dict, duration: float, rounds: int) -> int:
         single = {key: statistics.median(run[key] for run in singles) for key in singles[0]}
         single["p99_runs"] = [run["p99_ms"] for run in singles]
         pairs = _pairs(server, script, duration, rounds)
+        filtered = (
+            _filtered(server, home, session, sizes, script, duration, rounds) if filters else None
+        )
         rss = server.worker_rss() / 2**20
         swap = _swap_during_load(server, session, script, duration)
         session.close()
     finally:
         server.stop()
+    if filtered is not None:
+        _report_filtered(*filtered)
     return _report(sizes, ready, single, pairs, rss, swap, live_pairs)
+
+
+def _filtered(server, home, session, sizes, plain: Path, duration, rounds) -> tuple:
+    """Filtered and explained recommendations beside plain ones: one client, then rounds of
+    8-client runs alternating between the two (one pair per round)."""
+    from discerner import datasets
+
+    script = home.parent / "filtered.lua"
+    token = session.headers["Authorization"].removeprefix("Token ")
+    names = sorted(set(datasets.generate(**sizes, seed=11).products["category"]))
+    categories = ", ".join(f'"{name}"' for name in names)
+    text = FILTERED_SCRIPT % {"token": token, "users": sizes["n_users"], "categories": categories}
+    script.write_text(text)
+    _wrk(server.url, min(duration, 5), script, connections=8)  # warm-up, not counted
+    singles = {
+        kind: [_wrk(server.url, duration, path, connections=1) for _ in range(rounds)]
+        for kind, path in (("plain", plain), ("filtered", script))
+    }
+    pairs = [
+        (_wrk(server.url, duration, plain, connections=8), _wrk(server.url, duration, script, 8))
+        for _ in range(rounds)
+    ]
+    return singles, pairs
+
+
+def _report_filtered(singles: dict, pairs: list[tuple]) -> None:
+    print("| recommendations | 1 client p50 / p99 | 8 clients | filtered ÷ plain |")
+    print("|---|---|---|---|")
+    ratio = statistics.median(filtered["rps"] / plain["rps"] for plain, filtered in pairs)
+    for kind, column in (("plain", 0), ("filtered", 1)):
+        p50 = statistics.median(run["p50_ms"] for run in singles[kind])
+        p99 = statistics.median(run["p99_ms"] for run in singles[kind])
+        rps = statistics.median(pair[column]["rps"] for pair in pairs)
+        failed = sum(pair[column]["failed"] for pair in pairs)
+        label = "plain `n=10`" if kind == "plain" else "`category`, `labels_any`, `explain=true`"
+        shown = f"{ratio:.2f}" if kind == "filtered" else ""
+        print(
+            f"| {label} | {p50:.2f} / {p99:.2f} ms | {rps:,.0f} req/s ({failed} non-2xx) | "
+            f"{shown} |"
+        )
+    print()
 
 
 def _recs_script(home: Path, session: requests.Session, sizes: dict) -> Path:

@@ -298,6 +298,9 @@ class Client:
         *,
         offset: int = 0,
         explain: bool = False,
+        labels_any: Iterable[str] = (),
+        labels_all: Iterable[str] = (),
+        labels_exclude: Iterable[str] = (),
     ) -> list[dict]:
         """A user's top `n` products, best first: `[{"product_id", "score"}, ...]`.
 
@@ -309,8 +312,12 @@ class Client:
             offset: Products of the ranking to skip (`recommend_page` follows cursors instead).
             explain: Add `because` to each product: `[{"product_id", "weight"}, ...]`, the
                 user's own products that contributed most to its score.
+            labels_any: Only products with at least one of these labels.
+            labels_all: Only products with all of these labels.
+            labels_exclude: Never products with any of these labels.
         """
-        params = _recs_params(n, exclude, category, explain) | {"offset": offset or None}
+        labels = _labels(labels_any, labels_all, labels_exclude)
+        params = _recs_params(n, exclude, category, explain) | labels | {"offset": offset or None}
         return self._call("GET", f"/users/{user_id}/recs", params=params).json()
 
     def recommend_page(
@@ -322,6 +329,9 @@ class Client:
         *,
         cursor: str | None = None,
         explain: bool = False,
+        labels_any: Iterable[str] = (),
+        labels_all: Iterable[str] = (),
+        labels_exclude: Iterable[str] = (),
     ) -> RecsPage:
         """One page of a user's ranking; pass its `next_cursor` back for the next page.
 
@@ -336,11 +346,15 @@ class Client:
             category: Only products of this category (the same on every page).
             cursor: The previous page's `next_cursor`; None for the first page.
             explain: Add `because` to each product (see `recommend`).
+            labels_any: As for `recommend` (the same on every page), as are the next two.
+            labels_all: Only products with all of these labels.
+            labels_exclude: Never products with any of these labels.
 
         Returns:
             The RecsPage; its `next_cursor` is None at the end of the ranking.
         """
-        params = _recs_params(n, exclude, category, explain) | {"cursor": cursor}
+        labels = _labels(labels_any, labels_all, labels_exclude)
+        params = _recs_params(n, exclude, category, explain) | labels | {"cursor": cursor}
         response = self._call("GET", f"/users/{user_id}/recs", params=params)
         return RecsPage(
             items=response.json(),
@@ -425,6 +439,14 @@ def _recs_params(
         "category": category,
         "explain": "true" if explain else None,
     }
+
+
+def _labels(
+    any_of: Iterable[str], all_of: Iterable[str], none_of: Iterable[str]
+) -> dict[str, str | None]:
+    """The label filters as the API takes them: labels separated by commas."""
+    lists = {"labels_any": any_of, "labels_all": all_of, "labels_exclude": none_of}
+    return {name: ",".join(labels) or None for name, labels in lists.items()}
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -8,7 +8,6 @@ from serving.api.errors import ApiError
 from serving.api.pagination import next_url
 from serving.api.schemas import MAX_RANKING, Cursor, Recommendation, RecsQuery, SimilarQuery
 from serving.api.spec import endpoint
-from serving.runtime.filters import Filters
 from serving.runtime.model_holder import Page
 from serving.runtime.state import services
 
@@ -37,7 +36,7 @@ def recommend(user_id: int, query: RecsQuery):
     current = services()
     if not current.store.has_user(user_id):
         raise ApiError.unknown_user(user_id)
-    filters = Filters(exclude=tuple(query.excluded_ids()), category=query.category)
+    filters = query.filters()
     resumed = query.resumed()
     page = current.models.recommend(user_id, query.n, query.start(), filters, query.explain)
     restarted = resumed is not None and (resumed.history, resumed.ranking) != (

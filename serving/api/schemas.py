@@ -24,6 +24,7 @@ from pydantic_core import PydanticCustomError
 from discerner import schema
 from discerner.store import values
 from discerner.store.tables import EPOCH
+from serving.runtime.filters import Filters
 
 MAX_PAGE = 10_000
 MAX_BATCH = 10_000
@@ -418,6 +419,21 @@ class Cursor(_Strict):
             ) from None
 
 
+LABEL_LIST = r"^[^,\x00]+(?:,[^,\x00]+)*$"
+LabelList = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 4096,
+            "pattern": LABEL_LIST,
+            "description": "Labels separated by commas, such as `vegan,organic`; each matched "
+            "exactly (case and spaces count).",
+        }
+    ),
+]
+
+
 class RecsQuery(_Strict):
     """`GET /users/{user_id}/recs` options."""
 
@@ -442,6 +458,15 @@ class RecsQuery(_Strict):
         default=None, description="Product ids to leave out, separated by commas (`3,17,42`)."
     )
     category: str | None = Field(default=None, min_length=1, max_length=256)
+    labels_any: LabelList | None = Field(
+        default=None, description="Only products with at least one of these labels."
+    )
+    labels_all: LabelList | None = Field(
+        default=None, description="Only products with every one of these labels."
+    )
+    labels_exclude: LabelList | None = Field(
+        default=None, description="Never products with any of these labels."
+    )
     explain: bool = Field(
         default=False,
         description="Add `because` to each product: the user's own products that contributed "
@@ -453,6 +478,16 @@ class RecsQuery(_Strict):
     def _is_an_id_list(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(ID_LIST, value):
             raise ValueError("must be product ids separated by commas, such as 3,17,42")
+        return value
+
+    @field_validator("labels_any", "labels_all", "labels_exclude")
+    @classmethod
+    def _are_labels(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 4096 or not re.fullmatch(LABEL_LIST, value)):
+            raise ValueError(
+                "must be labels separated by commas, such as vegan,organic (none empty, at "
+                "most 4096 characters in all, no NUL character)"
+            )
         return value
 
     @field_validator("offset")
@@ -481,10 +516,24 @@ class RecsQuery(_Strict):
         """The decoded cursor, or None."""
         return Cursor.decode(self.cursor) if self.cursor is not None else None
 
+    def filters(self) -> Filters:
+        """The exclusions and filters of the query."""
+        return Filters(
+            exclude=tuple(self.excluded_ids()),
+            category=self.category,
+            labels_any=_labels(self.labels_any),
+            labels_all=_labels(self.labels_all),
+            labels_exclude=_labels(self.labels_exclude),
+        )
+
     def excluded_ids(self) -> list[int]:
         """The ids in `exclude` that can name a product, as integers."""
         ids = [int(part) for part in self.exclude.split(",")] if self.exclude else []
         return [i for i in ids if i <= MAX_ID]
+
+
+def _labels(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split(",")) if text else ()
 
 
 SCORE_MEANING = (

@@ -15,6 +15,7 @@ user's history is unchanged.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -115,6 +116,9 @@ class ModelHolder:
         precompute_depth: Products precomputed per user after a champion loads (0: none).
         feedback: The feedback configuration now (`discerner.feedback.current` of the data
             folder): how each activity type of a history counts. Default: every type positive.
+        feedback_seconds: The longest a configuration is used before `feedback` is asked
+            again (a file's `stat` and path resolution per request cost more than the rest of
+            a precomputed answer).
     """
 
     def __init__(
@@ -125,9 +129,11 @@ class ModelHolder:
         popularity_seconds: float = 30.0,
         precompute_depth: int = 50,
         feedback: Callable[[], FeedbackTypes] = FeedbackTypes,
+        feedback_seconds: float = 1.0,
     ):
         self.store = store
-        self.feedback = feedback
+        self.read_feedback = feedback
+        self.feedback_seconds = feedback_seconds
         self.source = source
         self.poll_seconds = poll_seconds
         self.popularity_seconds = popularity_seconds
@@ -138,6 +144,7 @@ class ModelHolder:
         self._refit_lock = threading.Lock()
         self._check_lock = threading.Lock()
         self._lists_lock = threading.Lock()
+        self._feedback: tuple[float, FeedbackTypes, str] | None = None  # read at, config, version
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._state: dict[str, Any] = {"state": "loading" if source else "none"}
@@ -279,20 +286,40 @@ class ModelHolder:
             The Page.
         """
         eligible = self.catalogue.eligibility(filters)
+        feedback, feedback_version = self._current_feedback()
         version = self.store.history_version(user_id)  # read before the history, never after
-        history = functools.cache(lambda: self.history(user_id))  # read on first use
+        history = functools.cache(lambda: self.history(user_id, feedback))  # read on first use
         depth = offset + n + 1  # one more than the page says whether another page follows
-        picks, model_picks, served = self._ranking(user_id, version, history, depth, eligible)
+        known = (user_id, version, history, feedback_version)
+        picks, model_picks, served = self._ranking(known, depth, eligible)
         page = picks[offset : offset + n]
         if explain:
             _explain(served.model, history, page, model_picks - offset)
-        ranking = f"{served.version}+{self.feedback().version}"
+        ranking = f"{served.version}+{known[3]}"
         return Page(page, served.version, version, ranking, more=len(picks) > offset + n)
 
-    def _ranking(self, user_id, version, history, depth, eligible) -> tuple[list, int, Served]:
-        """The first `depth` products of the ranking, how many the model ranked, who answered."""
+    def feedback(self) -> FeedbackTypes:
+        """The feedback configuration in use (read again after `feedback_seconds`)."""
+        return self._current_feedback()[0]
+
+    def _current_feedback(self) -> tuple[FeedbackTypes, str]:
+        """The configuration and its version, asked for at most every `feedback_seconds`."""
+        now = time.monotonic()
+        cached = self._feedback
+        if cached is None or now - cached[0] >= self.feedback_seconds:
+            feedback = self.read_feedback()
+            version = cached[2] if cached and cached[1] is feedback else feedback.version
+            cached = self._feedback = (now, feedback, version)
+        return cached[1], cached[2]
+
+    def _ranking(self, known: tuple, depth: int, eligible) -> tuple[list, int, Served]:
+        """The first `depth` products of the ranking, how many the model ranked, who answered.
+
+        `known`: the user, their history version, their history (read on first call) and the
+        feedback configuration's version."""
+        history = known[2]
         served, head, listed = self.champion, [], EMPTY_IDS
-        top = self._top_list(served, user_id, version, history) if served is not None else None
+        top = self._top_list(served, *known) if served is not None else None
         if top is not None:
             head = self._available(*top, depth, eligible)
             if len(head) == depth:
@@ -323,14 +350,17 @@ class ModelHolder:
         """Products most similar to `product_id` by the champion; empty without one.
 
         Every library model answers: with its own item similarity, else by co-occurrence.
+        Hidden, expired and deleted products are left out.
         """
         served = self.champion
         if served is None:
             return [], self._label()
-        frame = served.model.similar_products([product_id], n=n + SPARE)
-        ids = frame["similar_product_id"].tolist()
-        found = self._available(ids, frame["score"].tolist(), n, self.catalogue.eligibility())
-        return found, served.version
+
+        def similar(ask: int) -> tuple[list, list]:
+            frame = served.model.similar_products([product_id], n=ask)
+            return frame["similar_product_id"].tolist(), frame["score"].tolist()
+
+        return self._first(similar, n, self.catalogue.eligibility()), served.version
 
     def popularity(self) -> Served:
         """The live popularity ranking, refreshed in the background when older than allowed."""
@@ -353,21 +383,24 @@ class ModelHolder:
         """Ids of live products whose category is `category` (int64, ascending)."""
         return self.catalogue.category_members(category)
 
-    def history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
+    def history(
+        self, user_id: int, feedback: FeedbackTypes | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The user's live history as the models score it: (product ids, scores), each score
-        weighted by its activity type (a dislike negative); activities of an ignored type are
-        left out, of the scores and of the products excluded from the answer alike."""
+        weighted by its activity type (a dislike negative) by `feedback` (default: the current
+        configuration); activities of an ignored type are left out, of the scores and of the
+        products excluded from the answer alike."""
         ids, scores, types = self.store.user_activity(user_id)
-        ids, scores, _ = self.feedback().apply_history(ids, scores, types)
+        ids, scores, _ = (feedback or self.feedback()).apply_history(ids, scores, types)
         return ids, scores
 
-    def _top_list(self, served, user_id, version, history) -> TopList | None:
+    def _top_list(self, served, user_id, version, history, feedback) -> TopList | None:
         """The model's precomputed list for the user's current history (computed now when
         missing), or None when this model has no precomputed lists."""
         candidates = self.candidates
         if candidates is None or candidates.model is not served.model:
             return None
-        if candidates.feedback != self.feedback().version:
+        if candidates.feedback != feedback:
             self._recompute_lists(served)  # lists of the old configuration are never used
             return None
         found = candidates.get(user_id, version)
@@ -396,33 +429,42 @@ class ModelHolder:
             self._lists_lock.release()
 
     def _live(self, model, ids, scores, n, banned, eligible) -> list[dict]:
-        """The model's first `n` admitted, existing products scored live (asking for more
-        while deleted products take the place of ranked ones, so no product is skipped)."""
-        ask = n + SPARE
-        while True:
+        """The model's first `n` admitted, existing products, scored live."""
+
+        def ranked(ask: int) -> tuple[list, list]:
             top, values = model.recommend_history(
                 ids, scores, n=ask, exclude=banned, allowed=eligible.allowed
             )
-            picks = self._available(top.tolist(), values.tolist(), n, eligible)
-            if len(picks) == n or len(top) < ask:
+            return top.tolist(), values.tolist()
+
+        return self._first(ranked, n, eligible)
+
+    def _first(self, ranked: Callable[[int], tuple[list, list]], n, eligible) -> list[dict]:
+        """The first `n` admitted, existing products of `ranked(ask)` (the top `ask` ids and
+        scores), asking for more while deleted or hidden products take the place of ranked
+        ones, so that no product is skipped."""
+        ask = n + SPARE
+        while True:
+            ids, values = ranked(ask)
+            picks = self._available(ids, values, n, eligible)
+            if len(picks) == n or len(ids) < ask:
                 return picks
             ask *= 4
 
     def _available(self, ids, values, n, eligible: Eligibility) -> list[dict]:
         """The first `n` products the request admits that still exist (not deleted)."""
-        admitted = [(p, s) for p, s in zip(ids, values, strict=True) if eligible.admits(p)]
-        wanted = [p for p, _ in admitted]
+        pairs = zip(ids, values, strict=True)
+        if not eligible.unrestricted:
+            pairs = ((p, s) for p, s in pairs if eligible.admits(p))
+        picks: list[dict] = []
         # One look-up for the candidates likely needed (a query, on PostgreSQL), more if short.
-        live = self.store.existing_products(wanted[: n + SPARE])
-        if len(live) < n and len(wanted) > n + SPARE:
-            live |= self.store.existing_products(wanted[n + SPARE :])
-        picks = []
-        for product_id, score in admitted:
-            if product_id in live:
-                picks.append({"product_id": product_id, "score": score})
-                if len(picks) == n:
-                    break
-        return picks
+        for size in (n + SPARE, None):
+            admitted = list(itertools.islice(pairs, size))
+            live = self.store.existing_products([p for p, _ in admitted]) if admitted else set()
+            picks += [{"product_id": p, "score": s} for p, s in admitted if p in live]
+            if len(picks) >= n or not admitted:
+                break
+        return picks[:n]
 
     def _count_popularity(self) -> Served:
         started = time.perf_counter()

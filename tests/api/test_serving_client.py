@@ -137,3 +137,27 @@ def test_users_and_products_are_changed_by_merge_patches(api):
         api.update_product(10**9, hidden=True)
     with pytest.raises(BadRequest):
         api.update_product(product, labels=["x", "x"])
+
+
+def test_label_filters_reach_the_server(api):
+    # Popularity answers a user without history; every product below has one activity.
+    user, other = api.create_user(), api.create_user()
+    both = api.create_product(labels=["client-x", "client-y"])
+    only_x = api.create_product(labels=["client-x"])
+    plain = api.create_product()
+    api.add_activities([{"user_id": other, "product_id": p} for p in (both, only_x, plain)])
+
+    def ids(**filters):
+        return {r["product_id"] for r in api.recommend(user, n=1000, **filters)}
+
+    wait_until(lambda: ids(labels_any=["client-x"]) == {both, only_x})
+    assert ids(labels_all=["client-x", "client-y"]) == {both}
+    assert ids(labels_any=["client-x"], labels_exclude=["client-y"]) == {only_x}
+    assert plain in ids(labels_exclude=["client-x"]) and both not in ids(
+        labels_exclude=["client-x"]
+    )
+    page = api.recommend_page(user, n=1, labels_any=["client-x"])
+    assert [r["product_id"] for r in page.items] == [min(both, only_x)]  # equal counts: lower id
+    last = api.recommend_page(user, n=1, labels_any=["client-x"], cursor=page.next_cursor)
+    assert [r["product_id"] for r in last.items] == [max(both, only_x)]
+    assert last.next_cursor is None

@@ -1,4 +1,5 @@
-"""Feeds over HTTP: pages of one ranking (offset, cursor), and explanations, hand-checked."""
+"""Rankings over HTTP, hand-checked: pages (offset, cursor), explanations, typed feedback, and
+the shop's product rules (hidden, expired) and label filters, in effect at the next request."""
 
 from __future__ import annotations
 
@@ -24,9 +25,16 @@ W12, W13, W23 = 2 / math.sqrt(6), 2 / 3, 1 / math.sqrt(6)  # W23 = |{2}| / sqrt(
 
 
 @pytest.fixture(params=[0, 2, 50], ids=["live", "depth-2", "depth-50"])
-def feed(request, api, store, serve):
-    """The shop above served by item kNN, scored live or from precomputed top lists (depth 2:
-    the first page comes from the list, the next from live scores, the last from popularity)."""
+def feed(request, shop, serve):
+    """The shop served by item kNN, scored live or from precomputed top lists (depth 2: the
+    first page comes from the list, the next from live scores, the last from popularity)."""
+    serve(shop, depth=request.param)
+    return request.getfixturevalue("api")
+
+
+@pytest.fixture
+def shop(api, store):
+    """Users 1-6 and products 1-6 with the activities above; returns item kNN fitted on them."""
     for _ in range(6):
         store.create_user()
         store.create_product()
@@ -34,8 +42,7 @@ def feed(request, api, store, serve):
     store.import_interactions(frame, progress=False)
     store.add_activity(6, 1)
     store.add_activity(5, 6)
-    serve(ItemKNN(k=10, shrink=0.0).fit(frame), depth=request.param)
-    return api
+    return ItemKNN(k=10, shrink=0.0).fit(frame)
 
 
 def _ids(response):
@@ -136,7 +143,9 @@ def test_a_cursor_past_the_limit_is_400(feed):
 # --------------------------------------------------------------------- typed feedback
 @pytest.fixture
 def types(app):
-    """`types(**{name: (weight, meaning)})`: the data folder's feedback configuration."""
+    """`types(**{name: (weight, meaning)})`: the data folder's feedback configuration, read
+    by the server on every request from now on (not at most once a second)."""
+    app.extensions["discerner"].models.feedback_seconds = 0
 
     def configure(**entries):
         config = FeedbackTypes()
@@ -171,3 +180,95 @@ def test_a_new_feedback_configuration_takes_effect_at_once(feed, types):
     assert _ids(feed.get("/users/6/recs")) == [2, 5, 4, 6]
     restarted = feed.get(f"/users/6/recs?n=2&cursor={cursor}")
     assert restarted.headers["X-Ranking-Restarted"] == "true" and _ids(restarted) == [2, 5]
+
+
+# --------------------------------------------------------------------- product rules, labels
+PAST, FUTURE = "2001-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
+
+
+def _patch(api, product, **changes):
+    response = api.patch(f"/products/{product}", json=changes)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_hidden_product_is_never_recommended_nor_similar_until_shown_again(feed):
+    _patch(feed, 2, hidden=True)
+    assert _ids(feed.get("/users/6/recs")) == [3, 4, 5, 6]
+    assert 2 not in _ids(feed.get("/products/1/similar"))  # p1's neighbours: p2, p3
+    assert _ids(feed.get("/products/1/similar")) == [3]
+    _patch(feed, 2, hidden=None)
+    assert _ids(feed.get("/users/6/recs")) == RANKING
+    assert _ids(feed.get("/products/1/similar")) == [2, 3]  # W12 = 0.816 > W13 = 0.667
+
+
+def test_an_expired_product_is_left_out_from_its_expiry_on(feed):
+    _patch(feed, 3, expires_at=FUTURE)
+    assert _ids(feed.get("/users/6/recs")) == RANKING
+    _patch(feed, 3, expires_at=PAST)
+    assert _ids(feed.get("/users/6/recs")) == [2, 4, 5, 6]
+    assert _ids(feed.get("/users/6/recs?n=2&offset=2")) == [5, 6]  # pages skip it too
+
+
+def test_label_filters_any_all_and_exclude(feed):
+    _patch(feed, 2, labels=["vegan"])
+    _patch(feed, 3, labels=["vegan", "organic"], category="c")
+    _patch(feed, 4, labels=["organic"], category="c")
+    # The ranking is 2, 3, 4, 5, 6; p5 and p6 have no label.
+    assert _ids(feed.get("/users/6/recs?labels_any=vegan,organic")) == [2, 3, 4]
+    assert _ids(feed.get("/users/6/recs?labels_all=vegan,organic")) == [3]
+    assert _ids(feed.get("/users/6/recs?labels_exclude=organic")) == [2, 5, 6]
+    assert _ids(feed.get("/users/6/recs?labels_any=organic&labels_exclude=vegan")) == [4]
+    assert _ids(feed.get("/users/6/recs?category=c&labels_any=vegan")) == [3]
+    assert _ids(feed.get("/users/6/recs?category=c&labels_all=organic&exclude=4")) == [3]
+    assert _ids(feed.get("/users/6/recs?labels_any=nothing-has-it")) == []
+    pages = [
+        _ids(feed.get(f"/users/6/recs?labels_exclude=organic&n=1&offset={i}")) for i in (0, 1, 2)
+    ]
+    assert pages == [[2], [5], [6]]
+    _patch(feed, 4, labels=None)  # takes effect at the next request
+    assert _ids(feed.get("/users/6/recs?labels_any=vegan,organic")) == [2, 3]
+
+
+def test_filters_and_explanations_together(feed):
+    _patch(feed, 2, hidden=True)
+    _patch(feed, 3, labels=["vegan"])
+    picks = feed.get("/users/6/recs?labels_any=vegan&explain=true").get_json()
+    assert picks == [
+        {
+            "product_id": 3,
+            "score": pytest.approx(W13, rel=1e-6),
+            "because": [{"product_id": 1, "weight": pytest.approx(W13, rel=1e-6)}],
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("labels_any=a,,b", "labels_any: must be labels separated by commas"),
+        ("labels_all=", "labels_all: must be labels separated by commas"),
+        ("labels_exclude=%00", "labels_exclude: must be labels separated by commas"),
+    ],
+)
+def test_invalid_label_filters_are_400(api, store, query, message):
+    store.create_user()
+    response = api.get(f"/users/1/recs?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"].startswith(message)
+
+
+@pytest.fixture
+def settings(request):
+    """The embedded store; a test parametrized with "postgresql" runs on a new database."""
+    if getattr(request, "param", None) == "postgresql":
+        return {"DISCERNER_STORE": request.getfixturevalue("postgres_store_url")()}
+    return {}
+
+
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)
+def test_rules_take_effect_at_once_on_postgresql(feed, app):
+    assert app.config["DISCERNER_STORE"].startswith("postgresql")
+    _patch(feed, 2, hidden=True)
+    _patch(feed, 4, labels=["organic"])
+    assert _ids(feed.get("/users/6/recs")) == [3, 4, 5, 6]
+    assert _ids(feed.get("/users/6/recs?labels_exclude=organic")) == [3, 5, 6]

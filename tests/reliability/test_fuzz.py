@@ -71,9 +71,11 @@ def backend_settings(request):
 
 @pytest.fixture
 def shop(store):
-    """Products 1-3 (categories a, a, b), users 1-2, and two activities."""
-    for category in ("a", "a", "b"):
-        store.create_product(attributes={"category": category})
+    """Products 1-3 (categories a, a, b; labels 0 and 1, 0, none; product 3 hidden), users
+    1-2, and two activities."""
+    for category, labels in (("a", ["0", "1"]), ("a", ["0"]), ("b", None)):
+        store.create_product(attributes={"category": category, "labels": labels})
+    store.update_product(3, {"hidden": True})
     for _ in range(2):
         store.create_user()
     store.add_activity(1, 1, score=2.0)
