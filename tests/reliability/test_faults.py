@@ -52,6 +52,8 @@ def test_a_failing_disk_makes_writes_503_keeps_reads_and_loses_nothing_acknowled
     assert "/" not in message  # no server path
     later = api.post("/users/1/products/1/activities", json={"score": 2})
     assert later.status_code == 503
+    assert api.patch("/products/1", json={"hidden": True}).status_code == 503
+    assert "hidden" not in api.get("/products/1").get_json()  # the refused patch is not seen
     assert 1 in _users(api)
     assert api.get("/activities").status_code == 200
     assert api.get("/users/1/recs").status_code == 200
@@ -62,13 +64,14 @@ def test_a_failing_disk_makes_writes_503_keeps_reads_and_loses_nothing_acknowled
         assert [u["id"] for u in reopened.list_users()] == [1]
         activities = reopened.list_activities()
         assert [(a["user_id"], a["product_id"], a["score"]) for a in activities] == [(1, 1, 1.0)]
+        assert reopened.product_rules().hidden == frozenset()
 
 
 def test_the_503_is_in_the_document_of_every_write(client):
     paths = client.get("/openapi.json").get_json()["paths"]
     for path, operations in paths.items():
         for method, operation in operations.items():
-            writes = method in ("post", "delete") and path != "/token"
+            writes = method in ("post", "patch", "delete") and path != "/token"
             assert ("503" in operation["responses"]) == writes or path == "/ready", (path, method)
 
 
