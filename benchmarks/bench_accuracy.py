@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(runs) > 1:
         print(f"\nmedian over seeds {', '.join(map(str, runs))}\n")
         print_table(median_table(runs))
+        picks = (wide.loc["selected", "label"] for wide in runs.values())
+        print(f"\nselected per seed: {'; '.join(picks)}")
     print(f"\nselection NDCG@10 per seed: {', '.join(f'{v:.4f}' for v in selected)}")
     if movielens_100k:
         print(f"median {selected.median():.4f} (target >= {TARGET_NDCG})")
