@@ -38,6 +38,6 @@ def main(verbose: bool, store: str | None) -> None:
 
 
 # Each module registers its subcommands on `main`; one import line per module.
-from discerner.cli import data, demo, feedback, serving, training  # noqa: E402
+from discerner.cli import data, demo, experiment, feedback, serving, training  # noqa: E402
 
-__all__ = ["data", "demo", "feedback", "main", "serving", "training"]
+__all__ = ["data", "demo", "experiment", "feedback", "main", "serving", "training"]

@@ -89,6 +89,7 @@ On-disk layout (the Parquet files are plain tables: pandas, pyarrow, DuckDB and 
     segments/<seq>.parquet       imported activities not yet compacted (same columns)
     log/<first seq>.wal          writes since the snapshot
     orphans/                     files the store did not write, moved aside at open
+    impressions/<experiment>/*.parquet  A/B experiments' impressions (`impressions.py`)
     accounts.parquet             username, password_hash, created_at, token_version, account_id
     accounts.lock                `flock` taken while accounts.parquet is rewritten
 

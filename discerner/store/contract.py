@@ -392,6 +392,22 @@ class StoreContract(Protocol):
         """Remove an account; False when there is none."""
         ...
 
+    # ----------------------------------------------------------------- experiments
+
+    def add_impressions(self, rows: list[dict]) -> None:
+        """Append impressions of A/B experiments durably (returns once they are on disk).
+
+        Each row: request_id, experiment, variant, version (str), user_id (int), product_ids
+        (list of int, best first), time (an aware datetime). Telemetry, not data: no data
+        version or history version changes.
+        """
+        ...
+
+    def impressions(self, experiment: str) -> pd.DataFrame:
+        """Every impression of `experiment` in the order written: the row's columns, with
+        product_ids a list per row and time datetime64[us, UTC]; empty when there is none."""
+        ...
+
     # ----------------------------------------------------------------- lifetime
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from discerner.errors import StoreReadOnlyError
 from discerner.store import daily
 from discerner.store.accounts import AccountBook
 from discerner.store.activities import Activities
@@ -22,6 +23,7 @@ from discerner.store.entities import Entities
 from discerner.store.facade import StoreFacade
 from discerner.store.frames import Frames
 from discerner.store.importing import import_interactions
+from discerner.store.impressions import ImpressionLog
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Store(StoreFacade):
         self._activities = Activities(self._engine)
         self._frames = Frames(self._engine)
         self._accounts = AccountBook(self.path, readonly=readonly)
+        self._impressions = ImpressionLog(self.path / "impressions")
 
     # ----------------------------------------------------------------- opening and closing
 
@@ -152,6 +155,18 @@ class Store(StoreFacade):
     def import_interactions(self, frame: pd.DataFrame, progress: bool = True) -> dict:
         """Bulk-load interactions, keeping the frame's ids: one segment, one log record."""
         return import_interactions(self._engine, frame, progress)
+
+    # ----------------------------------------------------------------- experiments
+
+    def add_impressions(self, rows: list[dict]) -> None:
+        """Append impressions: one fsynced Parquet file per call (`store.impressions`)."""
+        if self.readonly:
+            raise StoreReadOnlyError("the store is open read-only")
+        self._impressions.append(rows)
+
+    def impressions(self, experiment: str) -> pd.DataFrame:
+        """Every impression of `experiment`, read from its Parquet files."""
+        return self._impressions.read(experiment)
 
 
 __all__ = ["Store"]

@@ -12,7 +12,7 @@ import pandas as pd
 
 from discerner.store import daily, frames
 from discerner.store.facade import StoreFacade
-from discerner.store.postgres import bulk, schema
+from discerner.store.postgres import bulk, impressions, schema
 from discerner.store.postgres.accounts import Accounts
 from discerner.store.postgres.activities import Activities
 from discerner.store.postgres.database import Database
@@ -137,6 +137,16 @@ class PostgresStore(StoreFacade):
     def top_lists(self) -> TopLists:
         """Precomputed top lists that one process computes and every process reads."""
         return TopLists(self._db)
+
+    # ----------------------------------------------------------------- experiments
+
+    def add_impressions(self, rows: list[dict]) -> None:
+        """Append impressions to the `impressions` table in one transaction."""
+        impressions.append(self._db, rows)
+
+    def impressions(self, experiment: str) -> pd.DataFrame:
+        """Every impression of `experiment`, in insertion order."""
+        return impressions.read(self._db, experiment)
 
 
 __all__ = ["PostgresStore"]
