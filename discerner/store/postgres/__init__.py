@@ -11,9 +11,11 @@ How writes become durable
 
 Tables
     users, products      id bigint, created_at timestamptz, external_id text UNIQUE,
-                         attributes jsonb; users also history_version bigint
+                         attributes jsonb (a product's labels, hidden and expires_at too);
+                         users also history_version bigint
     activities           id bigint, user_id, product_id bigint (each indexed with id),
-                         score double precision, timestamp timestamptz
+                         score double precision, timestamp timestamptz, type text
+                         (default 'score', indexed with id; migration 0003)
     accounts             username, password_hash, created_at, token_version, account_id
     login_failures       key, at, settled (the login throttle across processes and hosts)
     write_counts         16 rows of counters (writes, product_writes, cascades)
@@ -44,7 +46,10 @@ Versions
     commits an earlier one saw, so equal sums mean equal data. `history_version(user)` is
     the user's own version (a fresh `history_versions` value per write, on their row) plus
     the count of writes that may reach every history (product and user deletes, imports);
-    both only grow, so the sum changes with every change and never repeats.
+    both only grow, so the sum changes with every change and never repeats. Every write to
+    products (a create, a PATCH, a delete) counts in `product_writes` too, so each process
+    keeps its `product_categories` and `product_rules` until that sum moves: one small query
+    per request sees a change made through any process.
 
 Whole-table reads
     `interactions`, `data_version` and `export` read one REPEATABLE READ snapshot, shared
