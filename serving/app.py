@@ -27,6 +27,7 @@ from serving.api import (
 from serving.api.cors import register_cors
 from serving.api.errors import register_errorhandlers
 from serving.api.schemas import decimal_pattern
+from serving.runtime.experiments import Experiments
 from serving.runtime.metrics import Metrics, instrument
 from serving.runtime.model_holder import ChampionSource, ModelHolder
 from serving.runtime.state import Services
@@ -168,12 +169,14 @@ def register_extensions(app: Flask) -> None:
         metrics=Metrics(),
         token_seconds=int(app.config["DISCERNER_TOKEN_SECONDS"]),
         training=build_training(app.config, home, models),
+        experiments=Experiments(store, models, models.poll_seconds),
     )
     app.extensions["discerner"] = services
     services.metrics.watch(lambda: services)
     auth.init_auth(app, home, store)
     instrument(app, services.metrics)
     services.models.start()  # the champion loads in the background; /health answers meanwhile
+    services.experiments.start()
     logger.info("serving data folder %s", home)
 
 

@@ -13,6 +13,9 @@ from serving.runtime.state import services
 
 RECS_HEADERS = {
     "X-Model-Version": "The model that answered (`name/version`, or `popularity`).",
+    "X-Experiment": "The running A/B experiment the answer belongs to (absent without one).",
+    "X-Variant": "The user's variant of that experiment (the same for a user all along).",
+    "X-Request-Id": "Names the answer's impression in the experiment's log (with X-Experiment).",
     "X-Next-Cursor": "Present when the ranking goes on: pass it as `cursor` for the next page.",
     "Link": 'The next page as a relative URL with `rel="next"` (the same arguments and the '
     "cursor), when the ranking goes on.",
@@ -38,15 +41,21 @@ def recommend(user_id: int, query: RecsQuery):
         raise ApiError.unknown_user(user_id)
     filters = query.filters()
     resumed = query.resumed()
-    page = current.models.recommend(user_id, query.n, query.start(), filters, query.explain)
+    routed = current.experiments.route(user_id) if current.experiments else None
+    models = routed.models if routed is not None else current.models
+    page = models.recommend(user_id, query.n, query.start(), filters, query.explain)
     restarted = resumed is not None and (resumed.history, resumed.ranking) != (
         page.history_version,
         page.ranking,
     )
     if restarted:  # the history, model or feedback changed: the new ranking, from its top
-        page = current.models.recommend(user_id, query.n, 0, filters, query.explain)
+        page = models.recommend(user_id, query.n, 0, filters, query.explain)
     response = jsonify(page.picks)
     response.headers["X-Model-Version"] = page.version
+    if routed is not None:
+        response.headers["X-Experiment"] = routed.experiment.name
+        response.headers["X-Variant"] = routed.variant.name
+        response.headers["X-Request-Id"] = current.experiments.record(routed, user_id, page)
     if restarted:
         response.headers["X-Ranking-Restarted"] = "true"
     _link_next(response, page, 0 if restarted else query.start(), query.n)

@@ -9,6 +9,7 @@ from flask import current_app
 
 if TYPE_CHECKING:
     from discerner.store import StoreContract
+    from serving.runtime.experiments import Experiments
     from serving.runtime.metrics import Metrics
     from serving.runtime.model_holder import ModelHolder
     from serving.runtime.throttle import LoginThrottle, SharedLoginThrottle
@@ -28,6 +29,7 @@ class Services:
     metrics: Metrics
     token_seconds: int
     training: TrainingRunner | None = None
+    experiments: Experiments | None = None
     closed: bool = False
 
     def store_open(self) -> bool:
@@ -40,6 +42,8 @@ class Services:
             self.closed = True
             if self.training is not None:
                 self.training.close()
+            if self.experiments is not None:
+                self.experiments.close()  # writes buffered impressions to the open store
             self.models.close()
             self.store.close()
 

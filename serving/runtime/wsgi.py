@@ -165,6 +165,8 @@ class GracefulThreadWorker(ThreadWorker):
         services = _services(self)
         if services is not None:
             services.models.request_check()
+            if services.experiments is not None:
+                services.experiments.request_check()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)

@@ -44,11 +44,12 @@ def registered_home(tmp_path_factory):
 
 @pytest.fixture
 def experiment_home(registered_home, tmp_path, monkeypatch):
-    """A copy of the registered data folder as DISCERNER_HOME (tests change it)."""
+    """A copy of the registered data folder as DISCERNER_HOME and MLflow's tracking store."""
     home = tmp_path / "home"
     shutil.copytree(registered_home, home)
     monkeypatch.setenv("DISCERNER_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     previous = mlflow.get_tracking_uri()
+    tracking.setup(home)  # the library's registry calls use this data folder's registry
     yield home
     mlflow.set_tracking_uri(previous)
