@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from discerner.evaluation.metrics import catalog_coverage, popularity_bias, ranking_metrics
 from discerner.evaluation.splits import random_split
-from discerner.models import EASE, Blend, ItemKNN, Popularity, PureSVD, UserKNN
+from discerner.models import EASE, Blend, ImplicitALS, ItemKNN, Popularity, PureSVD, UserKNN
 from discerner.models.base import Recommender
 from discerner.schema import PRODUCT_ID, USER_ID
 
@@ -77,6 +77,15 @@ DEFAULT_CANDIDATES: dict[str, tuple[Factory, list[dict[str, Any]]]] = {
     "ease": (
         partial(EASE, max_products=SEARCH_EASE_MAX_PRODUCTS),
         expand_grid({"l2": [250, 500, 1000, 2000]}),
+    ),
+    # λ and alpha move together: a large λ with a small alpha collapses the factors.
+    "als": (
+        ImplicitALS,
+        [
+            {"n_factors": n, "regularization": penalty, "alpha": alpha}
+            for n in (32, 64, 128)
+            for penalty, alpha in ((30.0, 2.0), (40.0, 3.0))
+        ],
     ),
 }
 

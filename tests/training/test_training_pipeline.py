@@ -227,10 +227,10 @@ def test_the_search_plan_scales_with_the_data():
     assert training.search_plan(auto, 100_000, 943) == training.pipeline.SearchPlan(
         True, None, None, None
     )
-    # 20M activities of 140k users: budget 300 - (15 + 4 * 20) = 205 s; 143 activities a
+    # 20M activities of 140k users: budget 300 - (20 + 5 * 20) = 180 s; 143 activities a
     # user, so 1M activities are 7,000 users; three rounds from 7,000 // 9 = 777.
     plan = training.search_plan(auto, 20_000_000, 140_000)
-    assert plan == training.pipeline.SearchPlan(True, 205.0, 7_000, 777)
+    assert plan == training.pipeline.SearchPlan(True, 180.0, 7_000, 777)
     given = training.TrainSettings(budget_seconds=None, max_search_users=900)
     assert training.search_plan(given, 20_000_000, 140_000).budget_seconds is None
     assert training.search_plan(given, 20_000_000, 140_000).first_round_users == 100
