@@ -44,11 +44,11 @@ def run_seed(data: pd.DataFrame, seed: int, quick: bool) -> pd.DataFrame:
         `kind`, `label` (the chosen parameters where a search chose them) and `tuning_seconds`.
     """
     from benchmarks.peers import PEER_GRIDS, QUICK_PEER_GRIDS, tune_peers
-    from discerner.evaluation import accuracy_protocol, default_models, random_split
+    from discerner.evaluation import accuracy_protocol, random_split
 
     train, _ = random_split(data, TEST_FRACTION, seed)
     peers = tune_peers(train, seed, QUICK_PEER_GRIDS if quick else PEER_GRIDS)
-    baselines = default_models() | {peer.family: peer.build() for peer in peers}
+    baselines = family_defaults() | {peer.family: peer.build() for peer in peers}
     result = accuracy_protocol(data, seed, TEST_FRACTION, baselines=baselines)
     wide = result.table.pivot(index="model", columns="metric", values="value")
     wide = wide.loc[:, list(COLUMNS)]
@@ -66,6 +66,16 @@ def run_seed(data: pd.DataFrame, seed: int, quick: bool) -> pd.DataFrame:
         for name in wide.index
     ]
     return wide.sort_values("ndcg_at_10", ascending=False)
+
+
+def family_defaults() -> dict:
+    """`default_models`, plus every other family of the default search at its defaults."""
+    from discerner.evaluation import DEFAULT_CANDIDATES, default_models
+
+    models = default_models()
+    for family, (factory, _) in DEFAULT_CANDIDATES.items():
+        models.setdefault(family, factory())
+    return models
 
 
 def _search_seconds(results: pd.DataFrame) -> float:
