@@ -13,11 +13,14 @@ the activities that followed them and compares the variants with intervals and a
 
 from discerner.experiments.definition import (
     Experiment,
+    ExperimentConflict,
     ExperimentError,
+    UnknownExperiment,
     Variant,
     assign,
     parse_variant,
     sampled,
 )
 
-__all__ = ["Experiment", "ExperimentError", "Variant", "assign", "parse_variant", "sampled"]
+__all__ = ["Experiment", "ExperimentConflict", "ExperimentError", "UnknownExperiment", "Variant"]
+__all__ += ["assign", "parse_variant", "sampled"]

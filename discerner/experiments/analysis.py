@@ -53,6 +53,37 @@ class Report:
         row = self.comparisons[self.comparisons["variant"] == variant]
         return bool(len(row)) and bool(row["significant"].iloc[0] and row["difference"].iloc[0] > 0)
 
+    def to_dict(self) -> dict:
+        """The definition and results as JSON-ready values (NaN as None)."""
+        definition = self.experiment
+        started = pd.Timestamp(definition.started_at, unit="s", tz="UTC")
+        variants = [
+            {"name": v.name, "target": v.target, "share": v.share}
+            | {"version": definition.versions.get(v.name, "")}
+            | {k: x for k, x in _plain(row).items() if k != "variant"}
+            for v, row in zip(definition.variants, self.variants.to_dict("records"), strict=True)
+        ]
+        return {
+            "name": definition.name,
+            "state": definition.state,
+            "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "window_seconds": definition.window_seconds,
+            "outcome_types": list(definition.outcome_types),
+            "sample_rate": definition.sample_rate,
+            "variants": variants,
+            "comparisons": [_plain(row) for row in self.comparisons.to_dict("records")],
+        }
+
+
+def _plain(row: dict) -> dict:
+    """numpy and NaN values of a frame row as plain JSON values."""
+    plain = {}
+    for key, value in row.items():
+        if isinstance(value, float) and math.isnan(value):
+            value = None
+        plain[key] = value.item() if hasattr(value, "item") else value
+    return plain
+
 
 def outcomes(experiment: Experiment, impressions: pd.DataFrame, activities: pd.DataFrame):
     """The impressions joined with their outcomes.

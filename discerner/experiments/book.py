@@ -15,7 +15,13 @@ from dataclasses import replace
 from mlflow.exceptions import MlflowException
 
 from discerner import config
-from discerner.experiments.definition import Experiment, ExperimentError, Variant
+from discerner.experiments.definition import (
+    Experiment,
+    ExperimentConflict,
+    ExperimentError,
+    UnknownExperiment,
+    Variant,
+)
 from discerner.tracking import registry
 
 logger = logging.getLogger(__name__)
@@ -54,7 +60,7 @@ def get(experiment: str, *, name: str = config.MODEL_NAME, mlflow_client=None) -
     mlflow_client = mlflow_client or registry.client()
     text = _tags(name, mlflow_client).get(PREFIX + experiment)
     if text is None:
-        raise ExperimentError(f"no experiment called {experiment!r}")
+        raise UnknownExperiment(f"no experiment called {experiment!r}")
     return Experiment.from_json(text)
 
 
@@ -94,10 +100,10 @@ def start(
     versions = {v.name: resolve(v.target, name=name, mlflow_client=mlflow_client) for v in variants}
     tags = _tags(name, mlflow_client)
     if PREFIX + experiment in tags:
-        raise ExperimentError(f"an experiment called {experiment!r} exists already")
+        raise ExperimentConflict(f"an experiment called {experiment!r} exists already")
     other = running(name=name, mlflow_client=mlflow_client)
     if other is not None:
-        raise ExperimentError(f"experiment {other.name!r} is running: stop it first")
+        raise ExperimentConflict(f"experiment {other.name!r} is running: stop it first")
     defined = replace(defined, versions=versions)
     mlflow_client.set_registered_model_tag(name, PREFIX + experiment, defined.to_json())
     logger.info("experiment %s started: %s", experiment, versions)
@@ -120,7 +126,7 @@ def stop(
     mlflow_client = mlflow_client or registry.client()
     current = get(experiment, name=name, mlflow_client=mlflow_client)
     if not current.running:
-        raise ExperimentError(f"experiment {experiment!r} is not running")
+        raise ExperimentConflict(f"experiment {experiment!r} is not running")
     if promote is not None:
         variant = current.variant(promote)
         version = resolve(variant.target, name=name, mlflow_client=mlflow_client)

@@ -18,6 +18,15 @@ class ExperimentError(ValueError):
     """An experiment that cannot be started, found or stopped, with the reason in words."""
 
 
+class ExperimentConflict(ExperimentError):
+    """The request clashes with the experiments' state: a name taken, another one running, or
+    an experiment already stopped."""
+
+
+class UnknownExperiment(ExperimentError):
+    """No experiment has that name."""
+
+
 @dataclass(frozen=True)
 class Variant:
     """One arm: users whose bucket falls in its share see `target` (a version or an alias)."""

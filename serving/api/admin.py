@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, send_from_directory, url_for
 
+from discerner import config
 from serving.api.admin_schemas import (
     FAMILIES,
     DaysQuery,
     Experiment,
+    ExperimentRequest,
     Models,
     Overview,
     Promoted,
     PromoteRequest,
     RunsQuery,
+    StopRequest,
     Traffic,
     TrafficQuery,
     TrainingRun,
@@ -130,12 +135,102 @@ def traffic(query: TrafficQuery):
 
 @bp.get("/admin/api/experiments")
 @endpoint(
-    "Running experiments (A/B tests)",
+    "Running experiments (A/B tests) with each variant's rates and intervals",
     tag="admin",
-    responses={200: ("The running experiments; none yet", list[Experiment])},
+    responses={200: ("The running experiment, or none", list[Experiment])},
 )
 def experiments():
-    return []
+    from discerner.experiments import book
+    from discerner.experiments.analysis import results
+
+    source = services().models.source
+    if config.tracking_database_missing(source.uri):
+        return []
+    found = book.running(name=source.name, mlflow_client=_registry(source))
+    return [] if found is None else [results(found, services().store).to_dict()]
+
+
+@bp.post("/admin/api/experiments")
+@endpoint(
+    "Start an experiment; every server follows it within its poll interval",
+    tag="admin",
+    body=ExperimentRequest,
+    responses={
+        201: ("Started", Experiment),
+        400: ("A bad definition: shares, names, unknown versions or aliases", None),
+        409: ("Another experiment is running, or the name is taken", None),
+    },
+)
+def start_experiment(body: ExperimentRequest):
+    from discerner.experiments import Variant, book
+    from discerner.experiments.analysis import results
+
+    source = services().models.source
+    variants = [Variant(v.name or v.target, v.target, v.share) for v in body.variants]
+    with _experiment_errors():
+        started = book.start(
+            body.name,
+            variants,
+            name=source.name,
+            mlflow_client=_registry(source),
+            window_seconds=body.window_hours * 3600,
+            outcome_types=tuple(body.outcome_types),
+            sample_rate=body.sample_rate,
+        )
+    services().experiments.request_check()
+    return results(started, services().store).to_dict(), 201
+
+
+@bp.post("/admin/api/experiments/<name>/stop")
+@endpoint(
+    "Stop an experiment, optionally promoting a variant's version to champion",
+    tag="admin",
+    body=StopRequest,
+    body_required=False,
+    responses={
+        200: ("Stopped, with its final results", Experiment),
+        404: ("No such experiment", None),
+        409: ("The experiment is not running", None),
+    },
+)
+def stop_experiment(name: str, body: StopRequest):
+    from discerner.experiments import book
+    from discerner.experiments.analysis import results
+
+    source = services().models.source
+    with _experiment_errors():
+        stopped = book.stop(
+            name,
+            body.promote,
+            name=source.name,
+            alias=source.alias,
+            mlflow_client=_registry(source),
+        )
+    services().experiments.request_check()
+    if body.promote:
+        services().models.request_check()
+    return results(stopped, services().store).to_dict()
+
+
+def _registry(source):
+    from discerner.tracking import registry
+
+    return registry.client(source.uri)
+
+
+@contextmanager
+def _experiment_errors() -> Iterator[None]:
+    """Experiment errors as API errors: unknown 404, conflicts 409, the rest 400."""
+    from discerner.experiments import ExperimentConflict, ExperimentError, UnknownExperiment
+
+    try:
+        yield
+    except UnknownExperiment as error:
+        raise ApiError.not_found(str(error)) from None
+    except ExperimentConflict as error:
+        raise ApiError.conflict(str(error)) from None
+    except ExperimentError as error:
+        raise ApiError.bad_request(str(error)) from None
 
 
 @bp.get("/admin/api/train")

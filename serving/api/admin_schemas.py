@@ -151,9 +151,71 @@ class Promoted(BaseModel):
     reason: str
 
 
-class Experiment(BaseModel):
-    """A running A/B test, by name (variants and their intervals come with experiments)."""
-
-    model_config = ConfigDict(extra="allow")
+class VariantResult(BaseModel):
+    """One arm of an experiment and how its users fared (rates with 95% Wilson intervals;
+    null before any impression)."""
 
     name: str
+    target: str = Field(description="A version number or an alias.")
+    share: int = Field(description="Percent of users.")
+    version: str = Field(description="The version the target named at the start.")
+    impressions: int
+    users: int
+    ctr: float | None = None
+    ctr_low: float | None = None
+    ctr_high: float | None = None
+    conversion: float | None = None
+    conversion_low: float | None = None
+    conversion_high: float | None = None
+
+
+class Comparison(BaseModel):
+    """A variant's conversion against the control's (the first variant)."""
+
+    variant: str
+    control: str
+    difference: float | None = None
+    difference_low: float | None = None
+    difference_high: float | None = None
+    lift: float | None = None
+    lift_low: float | None = None
+    lift_high: float | None = None
+    p_value: float | None = None
+    significant: bool
+
+
+class Experiment(BaseModel):
+    """A running A/B test with its variants' results (`discerner.experiments.analysis`)."""
+
+    name: str
+    state: str
+    started_at: str = Field(description="UTC, ISO 8601.")
+    window_seconds: float
+    outcome_types: list[str] = Field(description="Empty: every activity type counts.")
+    sample_rate: float
+    variants: list[VariantResult]
+    comparisons: list[Comparison]
+
+
+class VariantRequest(_Strict):
+    """One arm of a new experiment."""
+
+    target: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="A version or alias.")
+    share: int = Field(ge=1, le=100, description="Percent of users; shares sum to 100.")
+    name: str | None = Field(default=None, description="Default: the target.")
+
+
+class ExperimentRequest(_Strict):
+    """`POST /admin/api/experiments`: the experiment to start."""
+
+    name: str = Field(min_length=1, max_length=64)
+    variants: list[VariantRequest] = Field(min_length=2, max_length=10)
+    window_hours: float = Field(default=24.0, gt=0, le=24 * 366)
+    outcome_types: list[str] = Field(default_factory=list, max_length=20)
+    sample_rate: float = Field(default=1.0, gt=0, le=1)
+
+
+class StopRequest(_Strict):
+    """`POST /admin/api/experiments/<name>/stop`: optionally a variant to promote."""
+
+    promote: str | None = Field(default=None, description="Its version becomes the champion.")

@@ -99,6 +99,7 @@ class Experiments:
         self.dropped = 0
         self._buffer: list[dict] = []
         self._buffer_lock = threading.Lock()
+        self._check_lock = threading.Lock()  # the watcher, and callers that cannot wait for it
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -127,11 +128,16 @@ class Experiments:
         from discerner.experiments import book
         from discerner.tracking import registry
 
-        try:
-            found = book.running(name=source.name, mlflow_client=registry.client(source.uri))
-        except Exception:
-            logger.exception("cannot read the running experiment; keeping the current one")
-            return
+        with self._check_lock:
+            try:
+                found = book.running(name=source.name, mlflow_client=registry.client(source.uri))
+            except Exception:
+                logger.exception("cannot read the running experiment; keeping the current one")
+                return
+            self._follow(found)
+
+    def _follow(self, found: Experiment | None) -> None:
+        """Serve `found` (None: no experiment) unless it is the one served."""
         current = self.running
         if current is not None and found is not None and current.experiment == found:
             return

@@ -33,10 +33,12 @@ def api(app):
     token = client.post("/token", data={"username": USERNAME, "password": PASSWORD})
     headers = {"Authorization": f"Token {token.get_json()['token']}"}
 
-    def get(path):
-        return client.get(path, headers=headers)
+    def call(path, json=None):
+        if json is None:
+            return client.get(path, headers=headers)
+        return client.post(path, headers=headers, json=json)
 
-    return get
+    return call
 
 
 def _check(app):
@@ -107,3 +109,40 @@ def test_impressions_are_readable_from_parquet_after_close(app, api, experiment_
     assert frame["user_id"].tolist() == [2]
     with Store.open(config.store_dir(experiment_home), readonly=True) as store:
         assert store.impressions("pq")["user_id"].tolist() == [2]
+
+
+def test_admin_starts_lists_and_stops_an_experiment(app, api):
+    assert api("/admin/api/experiments").get_json() == []
+    body = {"name": "page", "variants": [{"target": "champion", "share": 50}]}
+    body["variants"].append({"target": "2", "share": 50, "name": "knn"})
+    refused = [
+        ({**body, "variants": [{"target": "champion", "share": 50}] * 2}, 400, "must differ"),
+        (
+            {**body, "variants": [*body["variants"][:1], {"target": "9", "share": 50}]},
+            400,
+            "no version",
+        ),
+        ({**body, "variants": [*body["variants"][:1], {"target": "2", "share": 40}]}, 400, "100"),
+        ({**body, "name": "no spaces"}, 400, "experiment name"),
+    ]
+    for wrong, status, message in refused:
+        response = api("/admin/api/experiments", wrong)
+        assert response.status_code == status and message in response.get_json()["error"]["message"]
+    assert api("/admin/api/experiments").get_json() == []  # nothing was started
+    started = api("/admin/api/experiments", body)
+    assert started.status_code == 201
+    assert api("/admin/api/experiments", {**body, "name": "again"}).status_code == 409
+    _check(app)  # the watcher was woken too; either way, one check builds the variants
+    variant = api("/users/1/recs").headers["X-Variant"]
+    app.extensions["discerner"].experiments.flush()
+    (listed,) = api("/admin/api/experiments").get_json()
+    assert [v["name"] for v in listed["variants"]] == ["champion", "knn"]
+    assert [v["version"] for v in listed["variants"]] == ["1", "2"]
+    counts = {v["name"]: v["impressions"] for v in listed["variants"]}
+    assert counts[variant] == 1 and sum(counts.values()) == 1
+    assert listed["comparisons"][0]["variant"] == "knn"
+    assert api("/admin/api/experiments/nope/stop", {}).status_code == 404
+    stopped = api("/admin/api/experiments/page/stop", {"promote": "knn"})
+    assert stopped.status_code == 200 and stopped.get_json()["state"] == "stopped"
+    assert api("/admin/api/experiments/page/stop", {}).status_code == 409
+    assert api("/admin/api/experiments").get_json() == []
