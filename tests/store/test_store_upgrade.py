@@ -1,6 +1,6 @@
 """Stores written before activities had types open as they were, every activity a "score".
 
-`data/store-before-types/` was written by the previous version (commit 1dfac14): a snapshot
+`data/store-before-types/` was written by the previous version (commit 5b40576): a snapshot
 (version 6) whose activities.parquet has no type column, then a log holding an `acts` record
 of five fields and an import whose segment has no type column either. Its four activities:
 id 1 (user 1, product 1, 2.0, t=10 s) and 2 (user 2, product 2, 3.0, t=20 s, imported) in
