@@ -9,8 +9,9 @@ at its defaults refitted and scored on the test part):
 
 - today: every rating is an activity of the default type `score`, its score the rating, all of
   them positive (what the library did before activity types);
-- typed: ratings 4-5 are `like` (positive, weight 1), 3 is `ok` (positive, weight 0.5) and 1-2
-  are `dislike` (negative, weight 1), applied by `discerner.feedback.FeedbackTypes` as training
+- typed: ratings 4-5 are `like` (positive, weight 1) and 3 is `ok` (positive, weight 0.5), each
+  with the rating as its score (how much it was liked, as today); 1-2 are `dislike` (negative,
+  weight 1) with score 1, one dislike. `discerner.feedback.FeedbackTypes` applies it as training
   applies the data folder's configuration: a dislike becomes a negative score, which models
   learn from by its magnitude and which lowers similar products in the user's own scores.
 
@@ -50,7 +51,7 @@ def encodings(ratings: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
     rating = ratings["score"].to_numpy()
     kinds = np.where(rating >= LIKED, "like", np.where(rating == 3, "ok", "dislike"))
-    typed = ratings.assign(type=kinds, score=1.0)
+    typed = ratings.assign(type=kinds, score=np.where(kinds == "dislike", 1.0, rating))
     return {
         "today": ratings.assign(rating=rating),
         "typed": FeedbackTypes.from_dict(TYPED).apply(typed).assign(rating=rating),
