@@ -176,6 +176,10 @@ class Experiments:
                 holder.close()
 
     def _watch(self) -> None:
+        # MLflow is imported by the champion's first look: two threads importing it at once
+        # deadlock in the import system, so this one starts after that look.
+        while not self.champion.ready() and not self._closed.wait(0.05):
+            pass
         while not self._closed.is_set():
             self.check()
             self._wake.wait(self.poll_seconds if self.poll_seconds > 0 else None)

@@ -202,3 +202,45 @@ def test_train_now_runs_a_training_to_its_end(browser, server):
     assert _marks(browser, 2) == "championserving"
     path = _screenshot(browser, "admin.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_starting_an_experiment_from_the_page_lists_it_and_stop_ends_it(browser, server):
+    for field, value in (("experiment-name", "page-ab"), ("experiment-variants", "1:40, 2:50")):
+        browser.find_element(By.ID, field).clear()
+        browser.find_element(By.ID, field).send_keys(value)
+    browser.find_element(By.ID, "experiment-start").click()
+    _wait(browser, lambda: "Could not start" in _text(browser, "experiment-message"))
+    assert "summing to 100: 40 + 50" in _text(browser, "experiment-message")  # nothing started
+    browser.find_element(By.ID, "experiment-variants").clear()
+    browser.find_element(By.ID, "experiment-variants").send_keys("champion:50, old=1:50")
+    browser.find_element(By.ID, "experiment-start").click()
+    _wait(
+        browser, lambda: len(_cells(browser, "[data-experiment='page-ab'] tr[data-variant]")) == 2
+    )
+    rows = _cells(browser, "[data-experiment='page-ab'] tr[data-variant]")
+    # Version 2 is the champion since the promotion above; `old` serves version 1.
+    assert [r[:3] for r in rows] == [["champion", "champion (v2)", "50%"], ["old", "1 (v1)", "50%"]]
+    session = server.login()
+    answered = {}
+    for user_id in range(1, 11):
+        response = session.get(f"{server.url}/users/{user_id}/recs")
+        answered[response.headers.get("X-Variant")] = response.headers["X-Model-Version"]
+    assert answered == {"champion": "discerner/2", "old": "discerner/1"}
+
+    # The page draws each variant's impressions (flushed within about a second) and intervals.
+    def impressions():
+        return [r[3] for r in _cells(browser, "[data-experiment='page-ab'] tr[data-variant]")]
+
+    _wait(browser, lambda: sum(int(n) for n in impressions()) == 10, timeout=WAIT + 15)
+    lines = browser.find_elements(By.CSS_SELECTOR, "[data-experiment='page-ab'] svg line.ci")
+    assert {(x.get_attribute("data-variant"), x.get_attribute("data-kind")) for x in lines} == {
+        ("champion", "ctr"),
+        ("champion", "conversion"),
+        ("old", "ctr"),
+        ("old", "conversion"),
+    }
+    _screenshot(browser, "admin-experiment.png")
+    browser.find_element(By.CSS_SELECTOR, "[data-stop='page-ab']").click()
+    _wait(browser, lambda: _text(browser, "experiments") == "No experiments are running.")
+    assert _text(browser, "experiment-message") == "Experiment page-ab stopped."
+    assert "X-Experiment" not in session.get(f"{server.url}/users/1/recs").headers

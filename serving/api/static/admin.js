@@ -268,7 +268,99 @@ async function experiments() {
     box.replaceChildren(el("p", { class: "empty" }, "No experiments are running."));
     return;
   }
-  box.replaceChildren(el("ul", {}, ...data.map((e) => el("li", {}, e.name))));
+  box.replaceChildren(...data.map(experimentView));
+}
+
+const percent = (value) => (value === null || value === undefined ? "–" : (100 * value).toFixed(2) + "%");
+
+function experimentView(e) {
+  const rows = e.variants.map((v) => el("tr", { "data-variant": v.name },
+    cell(v.name), cell(`${v.target} (v${v.version})`), cell(v.share + "%", true),
+    cell(number(v.impressions), true), cell(number(v.users), true),
+    cell(`${percent(v.ctr)} [${percent(v.ctr_low)}, ${percent(v.ctr_high)}]`, true),
+    cell(`${percent(v.conversion)} [${percent(v.conversion_low)}, ${percent(v.conversion_high)}]`, true)));
+  const table = el("table", { class: "variants" },
+    el("caption", {}, "Rates with 95% intervals"),
+    el("thead", {}, el("tr", {}, ...["Variant", "Serves", "Share", "Impressions", "Users",
+      "Click-through", "Conversion"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows));
+  const verdicts = e.comparisons.map((c) => el("p", { class: "verdict" },
+    `${c.variant} vs ${c.control}: conversion ${percent(c.difference)} ` +
+    `[${percent(c.difference_low)}, ${percent(c.difference_high)}], p = ` +
+    (c.p_value === null ? "–" : c.p_value.toPrecision(3)) +
+    (c.significant ? " (significant)" : " (not significant)")));
+  const promote = el("select", { "aria-label": `Promote on stop (${e.name})` },
+    el("option", { value: "" }, "promote none"),
+    ...e.variants.map((v) => el("option", { value: v.name }, `promote ${v.name}`)));
+  const stop = el("button", { type: "button", class: "quiet", "data-stop": e.name }, "Stop");
+  stop.addEventListener("click", () => stopExperiment(e.name, promote.value, stop));
+  return el("div", { class: "experiment", "data-experiment": e.name },
+    el("h3", {}, `${e.name}, started ${e.started_at.replace("T", " ").replace("Z", " UTC")}`),
+    table, intervalPlot(e.variants), ...verdicts, el("p", {}, promote, " ", stop));
+}
+
+function intervalPlot(variants) {
+  // Two intervals per variant (click-through above, conversion below) on one 0..max axis.
+  const width = 560, left = 110, right = 20, row = 34, top = 10;
+  const highs = variants.flatMap((v) => [v.ctr_high, v.conversion_high]).filter((x) => x !== null);
+  const max = Math.max(0.01, ...highs) * 1.1;
+  const x = (value) => left + (width - left - right) * value / max;
+  const height = top + row * variants.length + 24;
+  const parts = [svg("line", { class: "axis", x1: left, x2: width - right, y1: height - 20, y2: height - 20 })];
+  for (const tick of [0, max / 2, max]) {
+    parts.push(svg("text", { x: x(tick), y: height - 6, "text-anchor": "middle" }, percent(tick)));
+  }
+  variants.forEach((v, i) => {
+    const y = top + row * i + 8;
+    parts.push(svg("text", { x: 4, y: y + 8 }, v.name));
+    [["ctr", v.ctr, v.ctr_low, v.ctr_high, 0], ["conversion", v.conversion, v.conversion_low, v.conversion_high, 12]]
+      .forEach(([kind, value, low, high, dy]) => {
+        if (value === null) return;
+        parts.push(svg("line", { class: `ci ${kind}`, "data-variant": v.name, "data-kind": kind,
+          x1: x(low), x2: x(high), y1: y + dy, y2: y + dy }, svg("title", {}, `${v.name} ${kind}`)));
+        parts.push(svg("circle", { class: kind, cx: x(value), cy: y + dy, r: 3.5 }));
+      });
+  });
+  return el("figure", {}, svg("svg", { class: "intervals", viewBox: `0 0 ${width} ${height}`,
+    role: "img", "aria-label": "Click-through (upper, orange) and conversion (lower, blue) with 95% intervals" }, ...parts),
+  el("figcaption", {}, "Per variant: click-through (orange, upper) and conversion (blue, lower), 95% intervals."));
+}
+
+function parseVariants(text) {
+  return text.split(",").map((part) => part.trim()).filter(Boolean).map((part) => {
+    const [named, rest] = part.includes("=") ? part.split("=", 2) : [null, part];
+    const [target, share] = rest.split(":");
+    return { target: target.trim(), share: Number(share), ...(named ? { name: named.trim() } : {}) };
+  });
+}
+
+async function startExperiment(event) {
+  event.preventDefault();
+  $("experiment-message").textContent = "";
+  $("experiment-start").disabled = true;
+  try {
+    const body = { name: $("experiment-name").value.trim(), variants: parseVariants($("experiment-variants").value) };
+    const started = await api("/admin/api/experiments", { method: "POST", body });
+    $("experiment-message").textContent = `Experiment ${started.name} started.`;
+    await experiments();
+  } catch (error) {
+    $("experiment-message").textContent = "Could not start: " + error.message;
+  } finally {
+    $("experiment-start").disabled = false;
+  }
+}
+
+async function stopExperiment(name, promote, button) {
+  button.disabled = true;
+  try {
+    await api(`/admin/api/experiments/${encodeURIComponent(name)}/stop`,
+      { method: "POST", body: promote ? { promote } : {} });
+    $("experiment-message").textContent = `Experiment ${name} stopped` + (promote ? `; ${promote} promoted.` : ".");
+    await Promise.allSettled([experiments(), models()]);
+  } catch (error) {
+    $("experiment-message").textContent = "Could not stop: " + error.message;
+    button.disabled = false;
+  }
 }
 
 // ---------------------------------------------------------------------------------- start
@@ -279,4 +371,5 @@ $("login").addEventListener("submit", (event) => signIn(event).catch((error) => 
 $("logout").addEventListener("click", signOut);
 $("refresh").addEventListener("click", () => refresh(true));
 $("train").addEventListener("click", startTraining);
+$("experiment-form").addEventListener("submit", startExperiment);
 show();
