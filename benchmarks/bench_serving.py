@@ -1,7 +1,7 @@
 """Serving benchmark: the champion's recommendations over HTTP, latency, throughput, hot swap.
 
 Usage: `python -m benchmarks.bench_serving [--quick] [--dir DIR] [--duration S] [--rounds N]
-[--filters]`.
+[--filters] [--experiment]`.
 
 Prepares (once per `--dir`; a temporary folder otherwise) a store of generated data (50k
 users, 20k products, 2M activities; `--quick`: 5k, 2k, 200k; each product in one of 10
@@ -22,6 +22,11 @@ registered versions trained on it: PureSVD(64) as the champion and PureSVD(32). 
 - with `--filters`: recommendations with filters and explanations on (`category` a random
   category, `labels_any=sale,eco`, `explain=true`) beside plain ones on the same server, one
   client (p50, p99) and 8 clients (alternating runs, the ratio filtered / plain per round).
+- with `--experiment`: recommendations while an A/B experiment runs (`control` = the champion
+  alias, `same` = version 1 by number: the same model in a second holder, so the figure is
+  the experiment's own cost: routing, a second set of precomputed lists, every impression
+  logged) beside plain ones on the same server before and after it, 8 clients; and the
+  impressions the store holds against the requests answered under the experiment.
 
 Exits 1 when a target of issue 7 is missed: p50 < 3 ms, p99 < 15 ms, ratio >= 0.6, load < 3 s,
 no non-2xx during the swap.
@@ -168,6 +173,58 @@ def _swap_during_load(server: ServerProcess, session, script: Path, duration: fl
     return result
 
 
+def _experiment(server, session, script: Path, pairs, duration, rounds, ready) -> dict:
+    """8-client runs under an experiment between the champion and itself by number, beside
+    the plain runs before (`pairs`) and after it; impressions written against answers."""
+    from discerner import config
+    from discerner.experiments import Variant, book
+    from discerner.store import Store
+    from discerner.tracking import registry
+
+    mlflow_client = registry.client(config.tracking_uri(server.home))
+    variants = [Variant("control", "champion", 50), Variant("same", "1", 50)]
+    book.start("bench", variants, mlflow_client=mlflow_client)
+    server.process.send_signal(signal.SIGHUP)
+    _wait_header(session, server, present=True)
+    warm = _wrk(server.url, min(duration, 5), script, connections=8)  # warm-up, not counted
+    time.sleep(ready["precomputed"].get("seconds", 0) + 1)  # the second holder's lists
+    runs = [_wrk(server.url, duration, script, connections=8) for _ in range(rounds)]
+    book.stop("bench", mlflow_client=mlflow_client)
+    server.process.send_signal(signal.SIGHUP)
+    _wait_header(session, server, present=False)
+    after = [_wrk(server.url, duration, script, connections=8) for _ in range(rounds)]
+    time.sleep(3)  # the last impressions are flushed within a second
+    with Store.open(config.store_dir(server.home), readonly=True) as store:
+        logged = len(store.impressions("bench"))
+    answered = warm["completed"] + sum(run["completed"] for run in runs) + 1
+    return {"before": [r for _, r in pairs], "during": runs, "after": after}, logged, answered
+
+
+def _wait_header(session, server: ServerProcess, present: bool, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        headers = session.get(server.url + "/users/1/recs").headers
+        if ("X-Experiment" in headers) == present:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the server did not {'start' if present else 'stop'} the experiment")
+
+
+def _report_experiment(tested) -> None:
+    runs, logged, answered = tested
+    plain = [r["rps"] for r in runs["before"] + runs["after"]]
+    during = statistics.median(r["rps"] for r in runs["during"])
+    failed = sum(r["failed"] for r in runs["during"])
+    print("| recommendations, 8 clients | req/s (median) | experiment ÷ plain |")
+    print("|---|---|---|")
+    print(f"| plain (before and after the experiment) | {statistics.median(plain):,.0f} | |")
+    print(
+        f"| under an experiment, every impression logged | {during:,.0f} ({failed} non-2xx) | "
+        f"{during / statistics.median(plain):.2f} |"
+    )
+    print(f"\nImpressions in the store: {logged:,} of about {answered:,} answers under it.\n")
+
+
 def _version(session: requests.Session, server: ServerProcess) -> str:
     return session.get(server.url + "/users/1/recs").headers["X-Model-Version"]
 
@@ -197,6 +254,7 @@ def load_options(
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print a markdown table; 1 when a target is missed."""
     flags = {"--filters": "also recommendations with filters and explanations, side by side"}
+    flags["--experiment"] = "also recommendations under an A/B experiment, side by side"
     args, sizes, duration, rounds = load_options("benchmarks.bench_serving", __doc__, argv, flags)
     if args is None:
         return 1
@@ -209,11 +267,18 @@ def main(argv: list[str] | None = None) -> int:
         work = root / "run"
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(home, work / "home")  # each run starts from version 1 as champion
-        return _run(work / "home", sizes, duration, rounds, args.filters)
+        return _run(work / "home", sizes, duration, rounds, args.filters, args.experiment)
     return 1
 
 
-def _run(home: Path, sizes: dict, duration: float, rounds: int, filters: bool = False) -> int:
+def _run(
+    home: Path,
+    sizes: dict,
+    duration: float,
+    rounds: int,
+    filters: bool = False,
+    experiment: bool = False,
+) -> int:
     live_pairs = _live_scoring(home, sizes, duration, rounds)
     started = time.monotonic()
     server = ServerProcess(home, threads=8)
@@ -234,12 +299,19 @@ def _run(home: Path, sizes: dict, duration: float, rounds: int, filters: bool = 
             _filtered(server, home, session, sizes, script, duration, rounds) if filters else None
         )
         rss = server.worker_rss() / 2**20
+        tested = (
+            _experiment(server, session, script, pairs, duration, rounds, ready)
+            if experiment
+            else None
+        )
         swap = _swap_during_load(server, session, script, duration)
         session.close()
     finally:
         server.stop()
     if filtered is not None:
         _report_filtered(*filtered)
+    if tested is not None:
+        _report_experiment(tested)
     return _report(sizes, ready, single, pairs, rss, swap, live_pairs)
 
 
