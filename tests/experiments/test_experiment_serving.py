@@ -146,3 +146,40 @@ def test_admin_starts_lists_and_stops_an_experiment(app, api):
     assert stopped.status_code == 200 and stopped.get_json()["state"] == "stopped"
     assert api("/admin/api/experiments/page/stop", {}).status_code == 409
     assert api("/admin/api/experiments").get_json() == []
+
+
+@pytest.mark.slow
+def test_a_live_server_follows_the_cli_and_keeps_each_user_on_one_variant(
+    experiment_home, new_server
+):
+    import signal
+
+    from live import run_discerner
+
+    server = new_server(experiment_home)
+    server.add_account()
+    session = server.login()
+    started = run_discerner(
+        "experiment",
+        "start",
+        "live",
+        "--variant",
+        "champion:50",
+        "--variant",
+        "2:50",
+        home=experiment_home,
+    )
+    assert started.returncode == 0, started.stderr.decode()
+    server.process.send_signal(signal.SIGHUP)  # else within DISCERNER_MODEL_POLL_SECONDS
+    wait_until(lambda: "X-Experiment" in session.get(f"{server.url}/users/1/recs").headers)
+    defined = book.get("live")
+    versions = {"champion": "discerner/1", "2": "discerner/2"}
+    for user_id in range(1, 16):
+        answers = [session.get(f"{server.url}/users/{user_id}/recs") for _ in range(3)]
+        variants = {r.headers["X-Variant"] for r in answers}
+        assert variants == {assign(defined, user_id).name}  # stable per user
+        assert {r.headers["X-Model-Version"] for r in answers} == {versions[variants.pop()]}
+        assert len({r.headers["X-Request-Id"] for r in answers}) == 3
+    assert server.stop() == 0  # the buffered impressions are written at shutdown
+    with Store.open(config.store_dir(experiment_home), readonly=True) as store:
+        assert len(store.impressions("live")) >= 45
