@@ -48,7 +48,8 @@ def experiment_home(registered_home, tmp_path, monkeypatch):
     home = tmp_path / "home"
     shutil.copytree(registered_home, home)
     monkeypatch.setenv("DISCERNER_HOME", str(home))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # Set (not deleted) so that the variable MLflow writes goes back to its state after the test.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", config.tracking_uri(home))
     previous = mlflow.get_tracking_uri()
     tracking.setup(home)  # the library's registry calls use this data folder's registry
     yield home
