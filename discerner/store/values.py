@@ -134,7 +134,8 @@ def _attribute_name(key: object) -> None:
 def product_field(name: str, value: object) -> list[str] | bool | str | None:
     """A product's `labels`, `hidden` or `expires_at`, checked; None when it means "none".
 
-    `labels`: a list of at most 32 distinct texts of 1-64 characters (an empty list: none).
+    `labels`: a list of at most 32 distinct texts of 1-64 characters without a comma
+    (an empty list: none).
     `hidden`: true or false (false: none). `expires_at`: a time as `timestamp` accepts it
     (None is none, not now), kept as ISO 8601 UTC text.
 
@@ -165,6 +166,8 @@ def _labels(value: object) -> list[str] | None:
                 f"each label must be a text of 1-{MAX_LABEL} characters, got {label!r}"
             )
         _no_nul(label, "a label")
+        if "," in label:  # the recommendation filters list labels separated by commas
+            raise ValueError(f"a label cannot hold a comma, got {label!r}")
     if len(set(labels)) != len(labels):
         raise ValueError("labels must be distinct")
     if len(labels) > MAX_LABELS:

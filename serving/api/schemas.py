@@ -203,14 +203,16 @@ class UserCreate(EntityCreate):
     """`POST /users` body (optional): an external id and attributes."""
 
 
-Label = Annotated[str, Field(min_length=1, max_length=values.MAX_LABEL, pattern=NO_NUL)]
+# No comma: the recommendation filters (`labels_any=a,b`) list labels separated by commas.
+Label = Annotated[str, Field(min_length=1, max_length=values.MAX_LABEL, pattern="^[^,\\x00]*$")]
 Labels = Annotated[
     list[Label],
     Field(
         max_length=values.MAX_LABELS,
         json_schema_extra={"uniqueItems": True},
         description=f"At most {values.MAX_LABELS} distinct labels of 1-{values.MAX_LABEL} "
-        "characters, in the order given; recommendations can be filtered by them.",
+        "characters without a comma, in the order given; recommendations can be filtered "
+        "by them.",
     ),
 ]
 CATEGORY = Field(default=None, min_length=1, max_length=256)

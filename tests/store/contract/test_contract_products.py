@@ -49,6 +49,7 @@ def test_product_fields_round_trip_and_nones_are_not_stored(backend):
         ({"labels": ["x" * 65]}, "each label must be a text of 1-64 characters"),
         ({"labels": [""]}, "each label must be a text of 1-64 characters"),
         ({"labels": [3]}, "each label must be a text"),
+        ({"labels": ["red,green"]}, "a label cannot hold a comma"),
         ({"hidden": "yes"}, "hidden must be true or false"),
         ({"hidden": 1}, "hidden must be true or false"),
         ({"expires_at": "soon"}, "expires_at: must be ISO 8601"),
