@@ -4,11 +4,11 @@ The path of the training issue: the protocol's training part (per-user random 20
 seed 42) is imported into a fresh store; `discerner.training.train` runs with its defaults
 (the library's whole candidate grid, validation carved out of the store's data, winner refitted
 and registered); the champion, loaded by `discerner.tracking.registry.load_champion` as the server
-does, is scored on the held-out part (NDCG@10 >= 0.43); loading it in a fresh process is timed
+does, is scored on the held-out part (NDCG@10 >= 0.45); loading it in a fresh process is timed
 (the first load after the imports: median of 3, < 3 s; the imports are reported apart); a
 second training on the same data must not move the champion. Then the whole path of the
 issue: `discerner serve` on that data folder, `GET /users/<id>/recs?n=10` over HTTP for every
-test user, scored on the held-out part (NDCG@10 >= 0.43). Skips cleanly when MovieLens is
+test user, scored on the held-out part (NDCG@10 >= 0.45). Skips cleanly when MovieLens is
 absent.
 
 At scale (`--scale N`): N generated activities (20M: 140,000 users, 27,000 products, seed 1,
@@ -37,7 +37,7 @@ import pandas as pd
 from serving.runtime.launch import ServerProcess
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
-TARGET_NDCG = 0.43
+TARGET_NDCG = 0.45
 # `--scale`: the generated data of the issue at 20M activities, and its targets.
 SCALE_ACTIVITIES, SCALE_USERS, SCALE_PRODUCTS = 20_000_000, 140_000, 27_000
 TARGET_SCALE_SECONDS = 300.0

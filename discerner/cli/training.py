@@ -120,7 +120,11 @@ def train(
     spark_conf: tuple[str, ...],
     similarity_threshold: float,
 ) -> None:
-    """Fit and compare candidates on the store's data, register the best, guard the champion."""
+    """Search candidates on the store's data, register the best, guard the champion.
+
+    The search is successive halving over growing samples of users within --budget; each
+    trial is an MLflow child run.
+    """
     from discerner import training
 
     settings = training.TrainSettings(

@@ -474,8 +474,13 @@ def halving_search(
     Returns:
         The `Halving`: one `Scored` per candidate scored, its model fitted on its last round's
         sample (a candidate left behind keeps an unfitted model, to free memory).
+
+    Raises:
+        ValueError: No candidate is given.
     """
     candidates = as_candidates(given)
+    if not candidates:
+        raise ValueError("no candidate to search")
     users = _user_order(train, validation, seed)
     sizes = round_sizes(len(users), min_users, factor)
     trials = _Trials(candidates, ks, run, scorer or score, _Budget(budget_seconds, clock))
