@@ -451,10 +451,12 @@ def halving_search(
     The budget: each round gets an even share of what is left (the last round all of it). A
     candidate whose time, predicted in proportion to the training rows from its own last trial
     (or its family's last in the round), does not fit what is left of the share is skipped,
-    and a round ends when its share is spent. Round 0 takes the families in turns, each
-    family's grid in a seeded random order, so a short budget still tries every family. When
-    the whole budget is spent the search stops with the best so far (`Halving.stopped` says
-    why); it overruns only by a trial it could not predict. The first trial always runs.
+    and a round ends when its share is spent. Round 0 tries one candidate of each family
+    first, then the rest with the quickest families' first (each family's grid in a seeded
+    random order), so a short budget still tries every family, and as many configurations as
+    it affords. When the whole budget is spent the search stops with the best so far
+    (`Halving.stopped` says why); it overruns only by a trial it could not predict. The first
+    trial always runs.
 
     Args:
         given: The candidates (or named unfitted models).
@@ -490,7 +492,7 @@ def halving_search(
         started = clock()
         trials.budget.open_round(len(sizes) - number)
         tags = {"search_round": number, "search_rounds": len(sizes), "search_users": size}
-        scored = trials.round(tags, alive, parts)
+        scored = trials.round(tags, alive, parts, cheapest_first=number == 0)
         rounds.append(Round(number, size, len(alive), len(scored), clock() - started))
         last = number == len(sizes) - 1
         # The last round ends the search anyway; it ran out if it could not score everyone.
@@ -531,18 +533,26 @@ class _Trials:
         self.reasons: dict[int, str] = {}  # index -> why its last chance was skipped
         self.parts: tuple[pd.DataFrame, pd.DataFrame] | None = None  # the latest scored round's
 
-    def round(self, tags: dict[str, int], order: list[int], parts) -> list[int]:
+    def round(
+        self, tags: dict[str, int], order: list[int], parts, cheapest_first: bool = False
+    ) -> list[int]:
         """Score the candidates of `order` that the budget allows; returns those scored.
 
         Args:
             tags: The round's `search_round`, `search_rounds` and `search_users`.
             order: Candidate indices, in the order to try them.
             parts: The round's (train, validation) sample.
+            cheapest_first: Once every family has had a trial in this round, take the
+                candidates of the families whose trial was quickest first (so that a budget
+                that binds still tries as many configurations as it can afford).
         """
         number, rows, scored, family_times = tags["search_round"], len(parts[0]), [], {}
         tags = {**tags, "search_rows": rows}
-        desc = f"round {number} ({tags['search_users']} users)"
-        for index in tqdm(order, desc=desc, unit="model"):
+        pending = list(order)
+        for _ in tqdm(order, desc=f"round {number} ({tags['search_users']} users)", unit="model"):
+            if cheapest_first:  # a stable sort: families not tried yet keep their turns first
+                pending.sort(key=lambda i: family_times.get(self.candidates[i].family, (0, 0))[1])
+            index = pending.pop(0)
             candidate = self.candidates[index]
             predicted = _predicted(
                 self.timings.get(index) or family_times.get(candidate.family), rows

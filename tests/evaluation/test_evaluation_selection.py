@@ -248,3 +248,22 @@ def test_halving_skips_what_the_budget_cannot_start():
     assert [s.candidate.family for s in found.scored] == ["a"]
     assert set(found.skipped) == {"b(cost=1.0)", "c(cost=1.0)"}
     assert "round 0" in found.stopped
+
+
+def test_a_binding_budget_tries_the_quickest_families_first():
+    # One round of 9 users, 27 training rows: a slow trial takes 27 s, a quick one 5.4 s.
+    # Budget 60 s: one of each family first (32.4 s), then the quick ones (37.8, 43.2 s);
+    # the second slow one, predicted 27 s, no longer fits. Taken in turns instead, it would
+    # have run third (59.4 s) and left no room for the two quick ones.
+    train, validation = _grid_users(9, 3), _grid_users(9, 1)
+    candidates = [Candidate("slow", {"cost": 1.0, "duplicates": d}, Slow) for d in ("last", "sum")]
+    candidates += [
+        Candidate("quick", {"cost": 0.2, "duplicates": d}, Slow) for d in ("last", "sum", "max")
+    ]
+    CLOCK.now = 0.0
+    found = halving_search(
+        candidates, train, validation, min_users=None, budget_seconds=60, clock=CLOCK
+    )
+    assert sorted(s.candidate.family for s in found.scored) == ["quick"] * 3 + ["slow"]
+    assert found.seconds == pytest.approx(43.2)
+    assert list(found.skipped.values()) == ["predicted 27.0 s, 16.8 s left in its round"]
