@@ -187,13 +187,6 @@ def scale(n_activities: int, home: Path, compare: bool) -> list[tuple[str, str, 
     ).activities
     with PeakMemory() as peak:
         outcome, seconds = _timed(training.train, training.TrainSettings(home=home), frame)
-    table = outcome.results
-    rounds = table.groupby("round")["users"].agg(["first", "size"]) if "round" in table else None
-    searched = (
-        ", ".join(f"{n} at {users:,} users" for users, n in rounds.itertuples(index=False))
-        if rounds is not None
-        else f"{len(table)} candidates"
-    )
     gigabytes = peak.driver / 2**30
     rows = [
         (
@@ -214,17 +207,55 @@ def scale(n_activities: int, home: Path, compare: bool) -> list[tuple[str, str, 
             f"<= {TARGET_SCALE_GB:.0f}",
             gigabytes <= TARGET_SCALE_GB,
         ),
-        ("candidates scored per round", searched, "", True),
-        (
-            "winner (validation NDCG@10 on its round's sample)",
-            f"{outcome.winner} ({outcome.validation_score:.4f})",
-            "",
-            True,
-        ),
+        *_search_rows(outcome),
     ]
     if compare:
         rows += _compare_with_the_old_search(frame, outcome)
     return rows
+
+
+def _search_rows(outcome) -> list[tuple[str, str, str, bool]]:
+    """The search's rounds, budget and refit from the training run, and its last round's best."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    run = client.get_run(outcome.run_id)
+
+    def history(name: str) -> list[float]:
+        return [
+            m.value
+            for m in sorted(client.get_metric_history(run.info.run_id, name), key=lambda m: m.step)
+        ]
+
+    rounds = zip(
+        *(history(f"round_{k}") for k in ("users", "scored", "candidates", "seconds")), strict=True
+    )
+    budget = run.data.params.get("search_budget_seconds", "None")
+    last = outcome.results[outcome.results["round"] == outcome.results["round"].max()].head(5)
+    return [
+        (
+            "search rounds (users: scored of candidates, seconds)",
+            "; ".join(f"{u:,.0f}: {s:.0f} of {c:.0f}, {t:.0f} s" for u, s, c, t in rounds),
+            "",
+            True,
+        ),
+        (
+            "search, budget, refit of the winner (s)",
+            f"{run.data.metrics['search_seconds']:.0f}, {budget}, "
+            f"{run.data.metrics['refit_seconds']:.0f}",
+            "",
+            True,
+        ),
+        (
+            "last round's best 5 (validation NDCG@10)",
+            ", ".join(
+                f"{m} {v:.4f}" for m, v in zip(last["model"], last["ndcg_at_10"], strict=True)
+            ),
+            "",
+            True,
+        ),
+        ("winner", outcome.winner, "", True),
+    ]
 
 
 def _compare_with_the_old_search(frame, outcome) -> list[tuple[str, str, str, bool]]:

@@ -54,13 +54,15 @@ TRAIN_SECONDS = 300.0
 OTHER_SECONDS = 20.0
 OTHER_SECONDS_PER_MILLION = 5.0
 MIN_BUDGET_SECONDS = 60.0
-# The search sample: the users of about SEARCH_ACTIVITIES activities, within these bounds (a
-# product-heavy catalogue makes every fit cost about the same whatever the sample, so a larger
-# sample buys little), searched in SEARCH_ROUNDS rounds of successive halving.
+# The search sample: the users of about SEARCH_ACTIVITIES activities, within these bounds, searched
+# in up to SEARCH_ROUNDS rounds of successive halving. The first round has at least
+# MIN_FIRST_ROUND_USERS: a smaller population ranks neighbourhood models by how they fit it (on
+# 20M activities user kNN's k=200 came last of its grid on 778 users, first on 2,333 and 7,000).
 SEARCH_ACTIVITIES = 1_000_000
 MIN_SEARCH_USERS = 2_000
 DEFAULT_SEARCH_USERS = 20_000
 SEARCH_ROUNDS = 3
+MIN_FIRST_ROUND_USERS = 2_000
 # Users whose top 10s make the popularity-bias plot: 5,000 recommendations a candidate are
 # plenty for a box plot (user kNN took 16 s for 2,000 users on 20M activities).
 PLOT_USERS = 500
@@ -251,7 +253,8 @@ def search_plan(settings: TrainSettings, n_activities: int, n_users: int | None)
     Small data (at most `SMALL_DATA_ACTIVITIES`): the whole grid on every user, no budget.
     Larger data: a budget of `TRAIN_SECONDS` minus the predicted rest of the run, a sample of
     the users of about `SEARCH_ACTIVITIES` activities (within `MIN_SEARCH_USERS` and
-    `DEFAULT_SEARCH_USERS`), and a first round of a ninth of it (three rounds). `n_users` None
+    `DEFAULT_SEARCH_USERS`), and a first round of a ninth of it (three rounds), but at least
+    `MIN_FIRST_ROUND_USERS` (20M activities: two rounds, 2,333 and 7,000 users). `n_users` None
     means an engine that cannot sample users per round (Spark): the plain grid on at most
     `DEFAULT_SEARCH_USERS` users, with no budget.
     """
@@ -274,7 +277,7 @@ def search_plan(settings: TrainSettings, n_activities: int, n_users: int | None)
         users = None if small or share >= n_users else int(share)
     if first == AUTO:
         searched = min(users or n_users, n_users)
-        first = None if small else max(searched // 3 ** (SEARCH_ROUNDS - 1), 1)
+        first = None if small else max(searched // 3 ** (SEARCH_ROUNDS - 1), MIN_FIRST_ROUND_USERS)
     return SearchPlan(True, budget, users, first)
 
 

@@ -228,12 +228,16 @@ def test_the_search_plan_scales_with_the_data():
         True, None, None, None
     )
     # 20M activities of 140k users: budget 300 - (20 + 5 * 20) = 180 s; 143 activities a
-    # user, so 1M activities are 7,000 users; three rounds from 7,000 // 9 = 777.
+    # user, so 1M activities are 7,000 users; a first round of 7,000 // 9 = 777, raised to the
+    # floor of 2,000.
     plan = training.search_plan(auto, 20_000_000, 140_000)
-    assert plan == training.pipeline.SearchPlan(True, 180.0, 7_000, 777)
+    assert plan == training.pipeline.SearchPlan(True, 180.0, 7_000, 2_000)
+    # 200M activities of 14M users: 1M activities are 70,000 users, over the ceiling of
+    # 20,000; three rounds from 20,000 // 9 = 2,222; 300 - (20 + 5 * 200) < 60: the floor.
+    plan = training.search_plan(auto, 200_000_000, 14_000_000)
+    assert plan == training.pipeline.SearchPlan(True, 60.0, 20_000, 2_222)
     given = training.TrainSettings(budget_seconds=None, max_search_users=900)
     assert training.search_plan(given, 20_000_000, 140_000).budget_seconds is None
-    assert training.search_plan(given, 20_000_000, 140_000).first_round_users == 100
     # An engine that cannot sample users per round (Spark): the plain grid, as before.
     assert training.search_plan(auto, 20_000_000, None) == training.pipeline.SearchPlan(
         False, None, 20_000, None
