@@ -50,6 +50,14 @@ CONFIG = {
             }
             for operation in ("users_update_user", "products_update_product")
         ),
+        # An experiment's definition is checked as a whole (distinct variant names, shares
+        # summing to 100, versions that exist): a 400 with a message, or 409 when one runs.
+        {
+            "include-operation-id": "admin_start_experiment",
+            "checks": {
+                "positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401", "409"]}
+            },
+        },
         {
             "include-operation-id": "recs_recommend",
             "checks": {
