@@ -183,11 +183,9 @@ def scale(
             started = time.perf_counter()
             spark_fit(spark, make(), activities, threshold)
             spark_seconds = time.perf_counter() - started
-        local = "-"
-        if not name.startswith("ImplicitALS"):  # the library's ALS is a reference loop
-            started = time.perf_counter()
-            make().fit(frame)
-            local = f"{time.perf_counter() - started:.1f}"
+        started = time.perf_counter()
+        make().fit(frame)
+        local = f"{time.perf_counter() - started:.1f}"
         print(
             f"| {name} | {spark_seconds:.1f} | {peak.driver / 2**30:.2f} "
             f"| {peak.jvm / 2**30:.2f} | {local} |"

@@ -10,7 +10,7 @@ import pandas as pd
 
 from discerner.evaluation.selection import Factory, Selection, evaluate, select_model
 from discerner.evaluation.splits import random_split
-from discerner.models import Blend, ItemKNN, Popularity, PureSVD, UserKNN
+from discerner.models import EASE, Blend, ImplicitALS, ItemKNN, Popularity, PureSVD, UserKNN
 from discerner.models.base import Recommender
 
 
@@ -72,4 +72,6 @@ def default_models() -> dict[str, Recommender]:
         "rp3beta": ItemKNN(similarity="rp3beta", alpha=0.8, beta=0.6),
         "user_knn": UserKNN(),
         "blend": Blend(),
+        "ease": EASE(),
+        "als": ImplicitALS(),
     }

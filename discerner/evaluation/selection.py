@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from discerner.errors import ModelTooLargeError
 from discerner.evaluation.metrics import catalog_coverage, popularity_bias, ranking_metrics
 from discerner.evaluation.splits import random_split
 from discerner.models import EASE, Blend, ImplicitALS, ItemKNN, Popularity, PureSVD, UserKNN
@@ -221,10 +222,16 @@ def evaluate(
 
     Returns:
         Tidy frame with columns `model`, `metric`, `value`; metric names such as `ndcg_at_10`.
+        A model that refuses to fit in memory (EASE on a large catalogue) is left out, with a
+        logged warning that says why.
     """
     rows = []
     for name, model in tqdm(models.items(), desc="evaluate", disable=len(models) < 2):
-        values = score(model, train, test, k) if fit else evaluate_model(model, train, test, k)
+        try:
+            values = score(model, train, test, k) if fit else evaluate_model(model, train, test, k)
+        except ModelTooLargeError as exc:
+            logger.warning("%s left out: %s", name, exc)
+            continue
         rows += [{"model": name, "metric": m, "value": v} for m, v in values.items()]
     return pd.DataFrame(rows, columns=["model", "metric", "value"])
 

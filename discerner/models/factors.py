@@ -2,15 +2,19 @@
 
 A user's vector x solves the normal equations
 
-    (YᵀY + Yᵀ C1 Y + λ' I) x = Yᵀ (1 + c1)
+    (YᵀY + Yᵀ C1 Y + λ' I) x = Yᵀ P (1 + c1)
 
-over the user's products with a positive weighted score w (n of them), c1 = alpha w, Y the
-item factors; items solve the same against the user factors. λ' is λ for the fit in one
-process (the `implicit` library's objective, with confidence 1 + alpha w) and λ n with
-`scale_regularization` (ALS-WR), the equations of Spark's
-`pyspark.ml.recommendation.ALS(implicitPrefs=True)`, so a model fitted on Spark is served by
-this class. A live history is folded in by solving them once, as PureSVD projects one, with
-the λ' the factors were fitted with.
+over the user's products with a non-zero weighted score w, c1 = alpha |w|, P the preference
+(1 where w > 0, 0 where w < 0: a dislike is a confident "no", the extension of Hu et al. that
+Spark's ALS and `implicit` make for negative values), Y the item factors; items solve the same
+against the user factors. λ' is λ for the fit in one process (the `implicit` library's
+objective, with confidence 1 + alpha |w|) and λ n with `scale_regularization` (ALS-WR, n the
+row's positive scores), the equations of Spark's `pyspark.ml.recommendation.ALS(implicitPrefs=
+True)`, so a model fitted on Spark is served by this class. A live history is folded in by
+solving them once, as PureSVD projects one, with the λ' the factors were fitted with.
+
+The fit reads magnitudes, as every family's does (`Recommender.fit`: a dislike still tells
+which products go together), so a dislike's "no" acts where its user's history is folded in.
 """
 
 from __future__ import annotations
@@ -45,23 +49,26 @@ def normal_equations(
     confidence: np.ndarray,
     regularization: float,
     scaled: bool = True,
+    liked: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The implicit-ALS system (A, b) of one row.
 
     Args:
-        factors: The fixed side's factors of the row's products with positive weight (n, k).
+        factors: The fixed side's factors of the row's products with a non-zero weight (n, k).
         gram: YᵀY of every fixed-side factor (k, k).
-        confidence: c1 = alpha * w of those products (n,).
+        confidence: c1 = alpha * |w| of those products (n,).
         regularization: λ.
-        scaled: Scale λ by n, the number of products (ALS-WR, as Spark's ALS builds it).
+        scaled: Scale λ by the number of liked products (ALS-WR, as Spark's ALS builds it).
+        liked: The preference of each product (w > 0); None: all liked.
 
     Returns:
-        A = gram + factorsᵀ diag(c1) factors + λ' I (λ' = λ n when scaled, else λ), and
-        b = factorsᵀ (1 + c1).
+        A = gram + factorsᵀ diag(c1) factors + λ' I (λ' = λ n_liked when scaled, else λ), and
+        b = factorsᵀ (liked (1 + c1)).
     """
+    preference = np.ones(len(confidence)) if liked is None else liked.astype(np.float64)
     a = gram + (factors.T * confidence) @ factors
-    a[np.diag_indices_from(a)] += regularization * (len(confidence) if scaled else 1)
-    return a, factors.T @ (1.0 + confidence)
+    a[np.diag_indices_from(a)] += regularization * (preference.sum() if scaled else 1)
+    return a, factors.T @ (preference * (1.0 + confidence))
 
 
 def solve_rows(
@@ -74,7 +81,7 @@ def solve_rows(
     """Solve every row of `matrix` (weighted scores) for its vector against the fixed factors.
 
     The exact reference of one half-sweep (`normal_equations` row by row, in float64). Rows
-    without a positive score get the zero vector.
+    without a positive score get the zero vector (their b is zero).
 
     Returns:
         float32 (n_rows, k).
@@ -84,13 +91,17 @@ def solve_rows(
     out = np.zeros((matrix.shape[0], fixed.shape[1]), dtype=np.float32)
     for row in range(matrix.shape[0]):
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        values = matrix.data[start:end]
-        positive = values > 0
-        if not positive.any():
+        values = matrix.data[start:end].astype(np.float64)
+        if not (values > 0).any():
             continue
-        columns = matrix.indices[start:end][positive]
-        confidence = alpha * values[positive].astype(np.float64)
-        a, b = normal_equations(fixed64[columns], gram, confidence, regularization, scaled)
+        a, b = normal_equations(
+            fixed64[matrix.indices[start:end]],
+            gram,
+            alpha * np.abs(values),
+            regularization,
+            scaled,
+            liked=values > 0,
+        )
         out[row] = np.linalg.solve(a, b)
     return out
 
@@ -99,7 +110,8 @@ def confidences(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
     """The `implicit` library's input: 1 + alpha w for each positive weight w, nothing else.
 
     implicit reads a stored value c > 0 as a preference with confidence c (A += (c - 1) y yᵀ,
-    b += c y), so 1 + alpha w gives exactly `normal_equations`; other entries are dropped.
+    b += c y), so 1 + alpha w gives exactly `normal_equations`; other entries are dropped (the
+    fit reads magnitudes, see `Recommender.fit`: nothing is negative there).
     """
     out = matrix.astype(np.float32, copy=True)
     out.data = np.where(out.data > 0, 1.0 + alpha * out.data, 0.0).astype(np.float32)
@@ -242,13 +254,16 @@ class ImplicitALS(Recommender):
         Returns:
             float64 (n_factors,); zeros when no weight is positive.
         """
-        positive = weights > 0
-        if not positive.any():
+        weights = np.asarray(weights, dtype=np.float64)
+        if not (weights > 0).any():
             return np.zeros(self.item_factors_.shape[1])
-        factors = self.item_factors_[columns[positive]].astype(np.float64)
-        confidence = self.alpha * weights[positive].astype(np.float64)
         a, b = normal_equations(
-            factors, self.gram_, confidence, self.penalty(), self.scale_regularization
+            self.item_factors_[columns[weights != 0]].astype(np.float64),
+            self.gram_,
+            self.alpha * np.abs(weights[weights != 0]),
+            self.penalty(),
+            self.scale_regularization,
+            liked=weights[weights != 0] > 0,
         )
         return np.linalg.solve(a, b)
 

@@ -190,14 +190,16 @@ def bm25_statistics(prepared: Prepared) -> tuple[np.ndarray, np.float32]:
 
 
 def weigh(spark: SparkSession, prepared: Prepared, weighting: str) -> DataFrame:
-    """`prepared.merged` with the column `weight`: `discerner.matrix.apply_weighting` on Spark."""
-    x = F.col(SCORE)
+    """`prepared.merged` with the column `weight`: what the library's fit reads, the magnitudes
+    of `discerner.matrix.apply_weighting` (a dislike weighs as the product chosen; its sign acts
+    in its user's own scores only, see `Recommender.fit`), on Spark."""
+    x = F.abs(F.col(SCORE))
     if weighting == "none":
         return prepared.merged.withColumn(WEIGHT, x)
     if weighting == "binary":
         return prepared.merged.withColumn(WEIGHT, F.lit(1.0))
     if weighting == "log":
-        return prepared.merged.withColumn(WEIGHT, F.log1p(F.greatest(x, F.lit(0.0))))
+        return prepared.merged.withColumn(WEIGHT, F.log1p(x))
     if weighting != "bm25":
         raise ValueError(f"unknown weighting {weighting!r}")
     idf, avg_length = bm25_statistics(prepared)
@@ -206,8 +208,7 @@ def weigh(spark: SparkSession, prepared: Prepared, weighting: str) -> DataFrame:
     )
     length = F.count(F.lit(1)).over(Window.partitionBy(USER_ID))
     norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length / max(float(avg_length), 1e-9))
-    positive = F.greatest(x, F.lit(0.0))
-    value = positive * (BM25_K1 + 1.0) / (positive + norm) * F.col("_idf")
+    value = x * (BM25_K1 + 1.0) / (x + norm) * F.col("_idf")
     joined = prepared.merged.join(F.broadcast(idf_frame), COLUMN)
     return joined.withColumn(WEIGHT, value).drop("_idf")
 

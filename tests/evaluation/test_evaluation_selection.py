@@ -26,7 +26,7 @@ from discerner.evaluation.selection import (
     round_sizes,
     score,
 )
-from discerner.models import Popularity, PureSVD
+from discerner.models import EASE, Popularity, PureSVD
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,14 @@ def test_evaluate_returns_a_tidy_table_with_mlflow_safe_names(split):
     assert not any("@" in name for name in metrics)
     wide = table.pivot(index="model", columns="metric", values="value")
     assert wide.loc["svd", "ndcg_at_10"] > wide.loc["pop", "ndcg_at_10"]
+
+
+def test_evaluate_leaves_out_a_model_too_large_for_memory_and_says_why(split, caplog):
+    train, test = split
+    models = {"pop": Popularity(), "ease": EASE(max_products=10)}  # the catalogue has 80
+    table = evaluate(models, train, test, k=(10,))
+    assert set(table["model"]) == {"pop"}
+    assert "ease left out" in caplog.text and "exceed max_products=10" in caplog.text
 
 
 def test_grid_search_ranks_every_point(split):

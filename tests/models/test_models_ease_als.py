@@ -159,6 +159,20 @@ def test_als_fold_in_by_hand():
         np.testing.assert_allclose(scores, [-x], rtol=1e-5)
 
 
+def test_als_fold_in_of_a_dislike_is_a_confident_no():
+    # History: product 2 liked (w = 1), product 3 disliked (w = -1), c1 = alpha |w| = 2 each.
+    # A = 6 + 2·2² + 2·(-1)² + λ = 17 (scaled: λ times the one liked product, the same),
+    # b = (1 + 2)·2 for the liked product only = 6: x = 6/17 (2/5 without the dislike).
+    # Product 1 scores 6/17; the disliked product 3 is never recommended.
+    for scale in (False, True):
+        model = assigned_als(regularization=1.0, scale_regularization=scale)
+        ids, scores = model.recommend_history(np.array([2, 3]), np.array([1.0, -1.0]))
+        assert list(ids) == [1]
+        np.testing.assert_allclose(scores, [6 / 17], rtol=1e-5)
+    # Only a dislike: no preference to fold in, the zero vector.
+    assert not assigned_als().fold_in(np.array([2]), np.array([-1.0])).any()
+
+
 def test_als_confidences_keep_positive_weights_only():
     # implicit reads c > 0 as a preference with confidence c: 1 + alpha w = 1 + 3·2 = 7;
     # a zero score (seen, no preference) would become confidence 1, so it is dropped.
@@ -177,10 +191,14 @@ def test_als_library_fit_solves_the_reference_equations():
         (int(u), int(p))
         for u, p in zip(rng.integers(1, 31, 150), rng.integers(1, 13, 150), strict=True)
     }
+    # A fifth of the scores are dislikes: the fit reads their magnitudes (`Recommender.fit`).
+    scores = rng.integers(1, 6, len(pairs)) * np.where(rng.random(len(pairs)) < 0.2, -1, 1)
     model = ImplicitALS(n_factors=3, regularization=2.0, alpha=4.0, iterations=2).fit(
-        frame(sorted(pairs), scores=rng.integers(1, 6, len(pairs)).astype(float))
+        frame(sorted(pairs), scores=scores.astype(float))
     )
-    weighted = model._weigh(model.user_items_).T.tocsr()
+    weighted = model._weigh(model.user_items_)
+    assert (weighted.data < 0).any()
+    weighted = abs(weighted).T.tocsr()
     expected = solve_rows(weighted, model.user_factors_, 4.0, 2.0, scaled=False)
     np.testing.assert_allclose(model.item_factors_, expected, rtol=1e-3, atol=1e-5)
 

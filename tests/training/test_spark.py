@@ -67,20 +67,24 @@ def test_spark_svd_gives_the_library_top_10_for_95_percent_of_users(spark, gener
     assert same >= 0.95
 
 
-def random_scores(seed=3, n=3000):
+def random_scores(seed=3, n=3000, disliked=0.0):
+    """Random scores, a share of them negative (dislikes)."""
     rng = np.random.default_rng(seed)
+    sign = np.where(rng.random(n) < disliked, -1.0, 1.0)
     return pd.DataFrame(
         {
             "user_id": rng.integers(1, 151, n),
             "product_id": rng.zipf(1.4, n) % 80 + 1,
-            "score": rng.uniform(0.5, 5.0, n),
+            "score": rng.uniform(0.5, 5.0, n) * sign,
         }
     )
 
 
-def test_spark_exact_item_knn_finds_the_cosine_neighbours_of_item_knn(spark):
-    frame = random_scores()
-    params = {"k": 10, "weighting": "none", "beta": 0.2}
+@pytest.mark.parametrize("weighting", ["none", "log"])
+def test_spark_exact_item_knn_finds_the_cosine_neighbours_of_item_knn(spark, weighting):
+    # A fifth of the scores are dislikes: both fits read their magnitudes.
+    frame = random_scores(disliked=0.2)
+    params = {"k": 10, "weighting": weighting, "beta": 0.2}
     local = ItemKNN(**params).fit(frame)
     distributed = spark_fit(spark, ItemKNN(**params), frame)
     assert np.array_equal(local.known_products(), distributed.known_products())
