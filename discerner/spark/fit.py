@@ -15,6 +15,7 @@ import logging
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pyspark.mllib.common import callMLlibFunc
 from pyspark.mllib.linalg import Vectors, VectorUDT
 from pyspark.mllib.linalg.distributed import RowMatrix
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -173,8 +174,11 @@ def knn_state(
     ).join(norms, COLUMN)
     matrix, rows = row_matrix(weighted, n_products)
     similar = matrix.columnSimilarities(threshold)
-    cosine = similar.entries.map(lambda e: (int(e.i), int(e.j), float(e.value))).toDF(
-        ["i", "j", "cosine"]
+    # The entries as the JVM's own DataFrame (what `similar.entries` maps to Python objects one
+    # by one): the pairs, hundreds of millions on a large catalogue, never leave the JVM.
+    entries = callMLlibFunc("getMatrixEntries", similar._java_matrix_wrapper._java_model)
+    cosine = entries.toDF("i", "j", "cosine").select(
+        F.col("i").cast("int"), F.col("j").cast("int"), "cosine"
     )
     both = cosine.unionByName(cosine.select(F.col("j").alias("i"), F.col("i").alias("j"), "cosine"))
     left = F.broadcast(columns.select(F.col(COLUMN).alias("i"), F.col("norm").alias("norm_i")))
