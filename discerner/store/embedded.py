@@ -55,7 +55,7 @@ class Store(StoreFacade):
         self._activities = Activities(self._engine)
         self._frames = Frames(self._engine)
         self._accounts = AccountBook(self.path, readonly=readonly)
-        self._impressions = ImpressionLog(self.path / "impressions")
+        self._impressions = ImpressionLog(self.path / "impressions", readonly=readonly)
 
     # ----------------------------------------------------------------- opening and closing
 
