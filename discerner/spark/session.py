@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import psutil
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
@@ -26,6 +27,11 @@ DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.session.timeZone": "UTC",
 }
+# In local mode the executors live in the driver's JVM, whose heap is Spark's 1 GB unless set:
+# 20M activities do not stay cached in it and every pass reads them again. A local master gets
+# this share of the machine's memory (within 1 and 32 GB) unless `spark.driver.memory` is given
+# (as conf or `SPARK_DRIVER_MEMORY`).
+LOCAL_MEMORY_SHARE = 0.5
 
 
 def start(
@@ -57,7 +63,7 @@ def start(
         return SparkSession(running), False
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName("discerner-train")
-    for key, value in {**DEFAULTS, **(conf or {})}.items():
+    for key, value in {**DEFAULTS, **local_defaults(master), **(conf or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
@@ -65,6 +71,14 @@ def start(
         ship_package(session)
     logger.info("Spark %s on %s", session.version, master)
     return session, True
+
+
+def local_defaults(master: str) -> dict[str, str]:
+    """`spark.driver.memory` for a local master (`LOCAL_MEMORY_SHARE` of the machine), else {}."""
+    if not master.startswith("local") or os.environ.get("SPARK_DRIVER_MEMORY"):
+        return {}
+    gigabytes = int(psutil.virtual_memory().total * LOCAL_MEMORY_SHARE / 2**30)
+    return {"spark.driver.memory": f"{min(max(gigabytes, 1), 32)}g"}
 
 
 def ship_package(session: SparkSession) -> None:

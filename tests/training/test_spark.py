@@ -37,6 +37,25 @@ def tops(model, users):
     return recs.groupby("user_id")["product_id"].apply(tuple)
 
 
+def test_a_local_master_gets_half_the_machines_memory_unless_told(spark, monkeypatch):
+    from types import SimpleNamespace
+
+    from discerner.spark import session
+
+    monkeypatch.delenv("SPARK_DRIVER_MEMORY", raising=False)
+    for total_gb, expected in ((24, "12g"), (1, "1g"), (256, "32g")):
+        memory = SimpleNamespace(total=total_gb * 2**30)
+        monkeypatch.setattr(session.psutil, "virtual_memory", lambda memory=memory: memory)
+        assert session.local_defaults("local[2]") == {"spark.driver.memory": expected}
+    assert session.local_defaults("spark://127.0.0.1:7077") == {}
+    monkeypatch.setenv("SPARK_DRIVER_MEMORY", "3g")
+    assert session.local_defaults("local[*]") == {}
+    # The module's session was started with it.
+    monkeypatch.undo()
+    wanted = session.local_defaults(MASTER)["spark.driver.memory"]
+    assert spark.sparkContext.getConf().get("spark.driver.memory") == wanted
+
+
 def test_spark_feedback_types_match_the_librarys_by_hand(spark, tmp_path):
     from discerner.feedback import FeedbackTypes
     from discerner.spark import data
