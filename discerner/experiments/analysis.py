@@ -194,5 +194,18 @@ def _compare(row: dict, control: dict) -> dict:
 
 
 def results(experiment: Experiment, store) -> Report:
-    """`analyze` on a store's impressions of the experiment and its activities now."""
-    return analyze(experiment, store.impressions(experiment.name), store.interactions())
+    """`analyze` on a store's impressions of the experiment and its activities now.
+
+    Only activities that can be outcomes are read (`StoreContract.activities_since`): of the
+    outcome types (every type when none are named), at or after the first impression, since
+    an outcome strictly follows its impression. Activities from before the experiment, which
+    `analyze` would drop anyway, are never copied; the report is the one the whole training
+    frame gives.
+    """
+    impressions = store.impressions(experiment.name)
+    if impressions.empty:  # no impression, no outcome: an empty frame of the right columns
+        activities = store.activities_since(0, types=[])
+    else:
+        types = list(experiment.outcome_types) or None
+        activities = store.activities_since(impressions["time"].min(), types)
+    return analyze(experiment, impressions, activities)

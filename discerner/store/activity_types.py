@@ -38,6 +38,17 @@ def check(value: object) -> str:
     return value
 
 
+def check_all(values: Iterable[str]) -> list[str]:
+    """A list of activity types as given by a caller, each checked as `check` does.
+
+    Raises:
+        ValueError: `values` is one string rather than a list, or a name is not valid.
+    """
+    if isinstance(values, str):
+        raise ValueError(f"types must be a list of activity types, got {values!r}")
+    return [check(value) for value in values]
+
+
 def code(name: str) -> int:
     """The code of a (checked) type name, new names getting the next code.
 

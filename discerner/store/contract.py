@@ -309,6 +309,24 @@ class StoreContract(Protocol):
         """
         ...
 
+    def activities_since(self, since: object, types: list[str] | None = None) -> pd.DataFrame:
+        """A consistent copy of the live activities at or after `since`, optionally of some types.
+
+        What `interactions()` returns, keeping only the rows with timestamp >= `since` (and a
+        type among `types`): the same columns and dtypes, in id order. Only those rows are
+        copied (PostgreSQL: an index range scan on the time), so a recent `since` is cheap
+        however long the history (an experiment's outcomes since its start).
+
+        Args:
+            since: A time as `add_activity` takes it (exact, to the microsecond).
+            types: Activity types to keep (a type no activity has matches nothing); None
+                keeps every type.
+
+        Raises:
+            ValueError: `since` is not a time, or a type is malformed.
+        """
+        ...
+
     def users_frame(self) -> pd.DataFrame:
         """Live users: id, created_at, external_id and one column per attribute name."""
         ...

@@ -130,6 +130,10 @@ class Store(StoreFacade):
         """A consistent copy of every live activity: user_id, product_id, score, timestamp."""
         return self._frames.interactions()
 
+    def activities_since(self, since: object, types: list[str] | None = None) -> pd.DataFrame:
+        """Live activities at or after `since` (of `types`): only those rows are copied."""
+        return self._frames.since(since, types)
+
     def users_frame(self) -> pd.DataFrame:
         """Live users: id, created_at, external_id and one column per attribute name."""
         return self._frames.users()

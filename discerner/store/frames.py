@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from discerner import schema
-from discerner.store import activity_types
+from discerner.store import activity_types, values
 from discerner.store import snapshot as snap
 from discerner.store.activity_table import ACTIVITY_DTYPES
 from discerner.store.files import replace_atomically
@@ -21,6 +21,8 @@ from discerner.store.tables import EntityTable
 
 if TYPE_CHECKING:
     from discerner.store.engine import Engine
+
+INTERACTION_FIELDS = ("user", "product", "score", "ts", "type")  # the training frame's columns
 
 
 class Frames:
@@ -34,7 +36,17 @@ class Frames:
         type."""
         with self.engine.lock:
             views = self.engine.state.acts.views()
-        return interactions_frame(concat(views, ("user", "product", "score", "ts", "type")))
+        return interactions_frame(concat(views, INTERACTION_FIELDS))
+
+    def since(self, since: object, types: list[str] | None = None) -> pd.DataFrame:
+        """The live activities at or after `since` (of `types`), as `interactions` returns them.
+
+        Only the kept rows are copied: the views' alive masks are narrowed first.
+        """
+        start, codes = values.timestamp(since), type_codes(types)
+        with self.engine.lock:
+            views = self.engine.state.acts.views()
+        return interactions_frame(concat(narrowed(views, start, codes), INTERACTION_FIELDS))
 
     def users(self) -> pd.DataFrame:
         """Live users: id, created_at, external_id and one column per attribute name."""
@@ -77,6 +89,30 @@ class Frames:
         files = [str(folder / f"{n}.parquet") for n in ("users", "products", "activities")]
         (folder / "version.json").write_text(json.dumps(version, indent=1))
         return version | {"files": files}
+
+
+def type_codes(types: list[str] | None) -> np.ndarray | None:
+    """The codes of the known types among `types` (None: every type).
+
+    Raises:
+        ValueError: `types` is a single string, or one of them is malformed.
+    """
+    if types is None:
+        return None
+    found = (activity_types.find(name) for name in activity_types.check_all(types))
+    return np.asarray([c for c in found if c is not None], activity_types.DTYPE)
+
+
+def narrowed(views, start: int, codes: np.ndarray | None) -> list:
+    """Activity views whose alive masks also require ts >= `start` (Unix microseconds) and,
+    unless `codes` is None, a type among `codes`."""
+    out = []
+    for cols, alive in views:
+        keep = alive & (cols["ts"] >= start)
+        if codes is not None:
+            keep &= np.isin(cols["type"], codes)
+        out.append((cols, keep))
+    return out
 
 
 def concat(views, names: tuple[str, ...]) -> dict[str, np.ndarray]:

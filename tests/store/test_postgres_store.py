@@ -118,6 +118,7 @@ def test_a_big_import_rebuilds_the_indexes(url, monkeypatch):
         assert sorted(r[0] for r in found) == [
             "activities_pkey",
             "activities_product_id",
+            "activities_timestamp",
             "activities_type",
             "activities_user_id",
         ]
@@ -144,3 +145,25 @@ def test_migration_0003_reads_existing_activities_as_score(postgres_database):
             "type": "view",
         }
         assert store.interactions()["type"].tolist() == ["score", "view"]
+
+
+def test_migration_0005_indexes_the_activity_times(postgres_database):
+    schema._upgrade(postgres_database, "0004")  # the tables as the previous version made them
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (id, created_at) VALUES (1, now())")
+        conn.execute("INSERT INTO products (id, created_at) VALUES (1, now())")
+        conn.execute(
+            "INSERT INTO activities (id, user_id, product_id, score, timestamp, type)"
+            " SELECT n, 1, 1, n, '2024-01-01Z'::timestamptz + n * interval '1 hour', 'view'"
+            " FROM generate_series(1, 2000) AS n"
+        )
+        conn.execute("SELECT setval('activities_ids', 2000)")
+    with PostgresStore.open(postgres_database) as store:  # a writer migrates to 0005
+        # From 2024-03-23T00:00Z, 82 days (1968 hours) after 2024-01-01: ids 1968-2000, 33 rows.
+        recent = store.activities_since("2024-03-23T00:00:00Z", ["view"])
+        assert recent["score"].tolist() == [float(n) for n in range(1968, 2001)]
+    with psycopg.connect(postgres_database) as conn:
+        conn.execute("ANALYZE activities")
+        query = bulk._BOUNDS + " AND timestamp >= '2024-03-23Z'"  # the rows `read_since` reads
+        plan = " ".join(row[0] for row in conn.execute("EXPLAIN " + query))
+        assert "activities_timestamp" in plan and "pkey" not in plan  # 33 index entries read

@@ -14,6 +14,7 @@ import json
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,10 @@ _TYPES = (
     " SELECT (SELECT min(type) FROM activities WHERE type > t.name) FROM t"
     " WHERE t.name IS NOT NULL) SELECT name FROM t WHERE name IS NOT NULL"
 )
+# The id range of the rows a filter keeps. With min and max alone, PostgreSQL would walk the primary
+# key from one end until a row passes the filter: across every older row when the times follow
+# the ids. A count(*) beside them makes it scan the filter's index (the time's) instead.
+_BOUNDS = "SELECT min(id), max(id), count(*) FROM activities WHERE true"
 _IDS = "SELECT string_agg(int8send(id), '' ORDER BY id) FROM {}"
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 COPY_ROW = np.dtype(
@@ -65,24 +70,55 @@ def read_snapshot(db: Database, entities: bool = False) -> dict:
         numpy columns in id order, ts in Unix microseconds, type `activity_types` codes}.
     """
     with db.snapshot() as conn:
-        token = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         seq = conn.execute("SELECT sum(writes)::bigint FROM write_counts").fetchone()[0]
-        low, high = conn.execute("SELECT min(id), max(id) FROM activities").fetchone()
-        names = [row[0] for row in conn.execute(_TYPES)]
         if entities:
             users, products = _entity_table(conn, "users"), _entity_table(conn, "products")
             next_ids = _next_ids(conn)
         else:
             users, products = _ids(conn, "users"), _ids(conn, "products")
-        ranges = [] if low is None else _ranges(low, high)
-        with ThreadPoolExecutor(WORKERS) as pool:
-            batches = list(pool.map(lambda r: _read_range(db, token, r, names), _split(ranges)))
+        cols = _read_activities(db, conn)
+    picture = {"seq": seq, "users": users, "products": products, "cols": cols}
+    return picture | ({"next_ids": next_ids} if entities else {})
+
+
+def read_since(db: Database, since: int, types: list[str] | None = None) -> dict:
+    """The activities with timestamp >= `since` (Unix microseconds), of `types` unless None,
+    as of one moment: columns as `read_snapshot`'s "cols" (an index range scan on the time).
+
+    Raises:
+        ValueError: A type is malformed.
+    """
+    wanted = None if types is None else set(activity_types.check_all(types))
+    with db.snapshot() as conn:
+        return _read_activities(db, conn, to_datetime(since), wanted)
+
+
+def _read_activities(
+    db: Database, conn, since: datetime | None = None, types: set[str] | None = None
+) -> dict[str, np.ndarray]:
+    """The activities (at or after `since`, of `types`) seen by `conn`'s snapshot transaction,
+    read in id ranges by `WORKERS` connections sharing that snapshot."""
+    token = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+    names = [row[0] for row in conn.execute(_TYPES)]
+    where, params = "", []
+    if since is not None:
+        where, params = " AND timestamp >= %s", [since]
+    if types is not None:
+        names = [name for name in names if name in types]
+        where, params = where + " AND type = ANY(%s::text[])", [*params, names]
+    bounds = _BOUNDS + where if where else "SELECT min(id), max(id) FROM activities"
+    low, high = conn.execute(bounds, params).fetchone()[:2]
+    ranges = [] if low is None else _ranges(low, high)
+    query = _CHUNK + where
+    with ThreadPoolExecutor(WORKERS) as pool:
+        batches = list(
+            pool.map(lambda r: _read_range(db, token, r, names, query, params), _split(ranges))
+        )
     parts = [part for batch in batches for part in batch]
     del batches  # `_assemble` frees each part once copied: no other reference may keep it
     cols = _assemble(parts)
     cols["type"] = activity_types.codes_of(map(activity_types.check, names))[cols["type"]]
-    picture = {"seq": seq, "users": users, "products": products, "cols": cols}
-    return picture | ({"next_ids": next_ids} if entities else {})
+    return cols
 
 
 def _next_ids(conn) -> dict[str, int]:
@@ -104,7 +140,9 @@ def _split(ranges: list) -> list[list]:
     return [ranges[i::WORKERS] for i in range(WORKERS)]
 
 
-def _read_range(db: Database, token: str, ranges: list, names: list) -> list[tuple[int, dict]]:
+def _read_range(
+    db: Database, token: str, ranges: list, names: list, query: str, params: list
+) -> list[tuple[int, dict]]:
     out = []
     if not ranges:
         return out
@@ -112,7 +150,7 @@ def _read_range(db: Database, token: str, ranges: list, names: list) -> list[tup
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(token)))
         for start, stop in ranges:
-            data = conn.execute(_CHUNK, (names, start, stop), binary=True).fetchone()[0]
+            data = conn.execute(query, (names, start, stop, *params), binary=True).fetchone()[0]
             rows = np.frombuffer(data or b"", ROW)
             out.append(
                 (start, {f: rows[f].astype(rows[f].dtype.newbyteorder("=")) for f in ROW.names})
@@ -236,12 +274,13 @@ def import_interactions(db: Database, frame: pd.DataFrame, progress: bool) -> di
     }
 
 
-# The activities' indexes as migrations 0001 and 0003 create them. COPY into indexed columns inserts
-# into each btree at random places, about 4 us a row per index here; building an index
-# afterwards sorts, ten times faster. Dropping them locks the table until the COMMIT, so only
-# imports at least as big as the table (typically the first) do it.
+# The activities' indexes as migrations 0001, 0003 and 0005 create them. COPY into indexed
+# columns inserts into each btree at random places, about 4 us a row per index here; building
+# an index afterwards sorts, ten times faster. Dropping them locks the table until the COMMIT,
+# so only imports at least as big as the table (typically the first) do it.
 _DROP_INDEXES = (
-    "DROP INDEX activities_user_id, activities_product_id, activities_type;"
+    "DROP INDEX activities_user_id, activities_product_id, activities_type,"
+    " activities_timestamp;"
     " ALTER TABLE activities DROP CONSTRAINT activities_pkey"
 )
 _CREATE_INDEXES = (
@@ -249,7 +288,8 @@ _CREATE_INDEXES = (
     " ALTER TABLE activities ADD PRIMARY KEY (id);"
     " CREATE INDEX activities_user_id ON activities (user_id, id);"
     " CREATE INDEX activities_product_id ON activities (product_id, id);"
-    " CREATE INDEX activities_type ON activities (type, id)"
+    " CREATE INDEX activities_type ON activities (type, id);"
+    " CREATE INDEX activities_timestamp ON activities (timestamp)"
 )
 REBUILD_ROWS = 500_000
 

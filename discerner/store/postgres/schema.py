@@ -11,7 +11,7 @@ from discerner.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
-HEAD = "0004"  # the newest revision in migrations/versions
+HEAD = "0005"  # the newest revision in migrations/versions
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK = (1684628325, 0)  # advisory lock key: one migration at a time across processes
 

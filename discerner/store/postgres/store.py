@@ -10,7 +10,7 @@ from typing import Self
 
 import pandas as pd
 
-from discerner.store import daily, frames
+from discerner.store import daily, frames, values
 from discerner.store.facade import StoreFacade
 from discerner.store.postgres import bulk, impressions, schema
 from discerner.store.postgres.accounts import Accounts
@@ -76,6 +76,11 @@ class PostgresStore(StoreFacade):
         picture = bulk.read_snapshot(self._db)
         self._remember(bulk.version_of(picture))
         return frames.interactions_frame(picture["cols"])
+
+    def activities_since(self, since: object, types: list[str] | None = None) -> pd.DataFrame:
+        """Activities at or after `since` (of `types`) as of one moment: an index range scan
+        on the time, only those rows read."""
+        return frames.interactions_frame(bulk.read_since(self._db, values.timestamp(since), types))
 
     def users_frame(self) -> pd.DataFrame:
         """Users: id, created_at, external_id and one column per attribute name."""
