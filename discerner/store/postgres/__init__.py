@@ -14,8 +14,9 @@ Tables
                          attributes jsonb (a product's labels, hidden and expires_at too);
                          users also history_version bigint
     activities           id bigint, user_id, product_id bigint (each indexed with id),
-                         score double precision, timestamp timestamptz, type text
-                         (default 'score', indexed with id; migration 0003)
+                         score double precision, timestamp timestamptz (indexed;
+                         migration 0005), type text (default 'score', indexed with id;
+                         migration 0003)
     accounts             username, password_hash, created_at, token_version, account_id
     login_failures       key, at, settled (the login throttle across processes and hosts)
     write_counts         16 rows of counters (writes, product_writes, cascades)
