@@ -257,13 +257,15 @@ class ImplicitALS(Recommender):
         weights = np.asarray(weights, dtype=np.float64)
         if not (weights > 0).any():
             return np.zeros(self.item_factors_.shape[1])
+        nonzero = weights != 0
+        columns, weights = columns[nonzero], weights[nonzero]
         a, b = normal_equations(
-            self.item_factors_[columns[weights != 0]].astype(np.float64),
+            self.item_factors_[columns].astype(np.float64),
             self.gram_,
-            self.alpha * np.abs(weights[weights != 0]),
+            self.alpha * np.abs(weights),
             self.penalty(),
             self.scale_regularization,
-            liked=weights[weights != 0] > 0,
+            liked=weights > 0,
         )
         return np.linalg.solve(a, b)
 
