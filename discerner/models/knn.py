@@ -56,10 +56,12 @@ def top_k_rows(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return rows[keep], columns.ravel()[keep], values.ravel()[keep]
 
 
-def blocked_top_k(left: sp.csr_matrix, right: sp.csr_matrix, k: int, finish) -> sp.csr_matrix:
+def blocked_top_k(
+    left: sp.csr_matrix, right: sp.csr_matrix, k: int, finish, threads: int = THREADS
+) -> sp.csr_matrix:
     """Top-k per row of `finish(left @ right)`, computed a block of rows at a time.
 
-    Blocks run on `THREADS` threads (scipy's sparse product and numpy's partition release the
+    Blocks run on `threads` threads (scipy's sparse product and numpy's partition release the
     GIL); memory stays bounded by a few dense blocks of BLOCK_FLOATS values each.
 
     Args:
@@ -68,6 +70,7 @@ def blocked_top_k(left: sp.csr_matrix, right: sp.csr_matrix, k: int, finish) -> 
         k: Entries kept per row.
         finish: Called as finish(dense_block, row_indices) -> dense block; may work in place
             (normalise, penalise, mask the diagonal).
+        threads: Blocks computed at once.
 
     Returns:
         (n, p) CSR float32 with at most k entries per row.
@@ -82,7 +85,7 @@ def blocked_top_k(left: sp.csr_matrix, right: sp.csr_matrix, k: int, finish) -> 
         return rows + start, columns, values.astype(np.float32)
 
     starts = range(0, n, size)
-    with ThreadPoolExecutor(THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         parts = list(
             tqdm(
                 pool.map(one_block, starts),
@@ -145,22 +148,13 @@ class ItemKNN(Recommender):
         else:
             left = row_normalize(matrix.T.tocsr(), self.alpha)
             right = row_normalize(matrix, self.alpha)
-            finish = _masking(lambda block, index: np.multiply(block, penalty, out=block))
+            finish = without_diagonal(lambda block, index: np.multiply(block, penalty, out=block))
         self.similarity_ = blocked_top_k(left, right, self.k, finish)
 
     def _cosine_parts(self, matrix: sp.csr_matrix, penalty: np.ndarray):
         norms = column_norms(matrix)
-        rows_norm = np.power(norms, 2 * self.alpha)
-        columns_norm = np.power(norms, 2 * (1 - self.alpha))
-
-        def normalise(block, index):
-            # block / (|x_i|^2a |x_j|^2(1-a) + shrink) * penalty_j, with one temporary.
-            denominator = np.outer(rows_norm[index], columns_norm)
-            denominator += self.shrink + 1e-12
-            denominator /= penalty
-            return np.divide(block, denominator, out=block)
-
-        return matrix.T.tocsr(), matrix.tocsr(), _masking(normalise)
+        finish = cosine_finish(norms, norms, penalty, self.alpha, self.shrink)
+        return matrix.T.tocsr(), matrix.tocsr(), without_diagonal(finish)
 
     def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
         return (self._weigh(rows) @ self.similarity_).toarray()
@@ -191,7 +185,38 @@ class ItemKNN(Recommender):
         return dense
 
 
-def _masking(finish):
+def cosine_finish(
+    row_norms: np.ndarray,
+    column_norms: np.ndarray,
+    penalty: np.ndarray,
+    alpha: float,
+    shrink: float,
+):
+    """ItemKNN's cosine from dot products: block / (|x_i|^2a |x_j|^2(1-a) + shrink) * penalty_j.
+
+    Args:
+        row_norms: |x_i| of the block's rows (indexed by the row indices it is given).
+        column_norms: |x_j| of the block's columns.
+        penalty: popularity_j^-beta of the block's columns.
+        alpha: Cosine asymmetry (0.5: the cosine).
+        shrink: Added to the denominator.
+
+    Returns:
+        finish(dense_block, row_indices) for `blocked_top_k`, working in place.
+    """
+    rows_norm = np.power(row_norms, 2 * alpha)
+    columns_norm = np.power(column_norms, 2 * (1 - alpha))
+
+    def normalise(block, index):
+        denominator = np.outer(rows_norm[index], columns_norm)  # the one temporary
+        denominator += shrink + 1e-12
+        denominator /= penalty
+        return np.divide(block, denominator, out=block)
+
+    return normalise
+
+
+def without_diagonal(finish):
     """Wrap a block finisher so a product is never its own neighbour."""
 
     def masked(block, index):

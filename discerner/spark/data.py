@@ -1,7 +1,7 @@
 """Interactions as Spark DataFrames: read an export, split it, merge repeats, weigh, index.
 
 Every function here returns a DataFrame computed on the executors; only `prepare` brings
-small per-product arrays (ids, user counts) to the driver.
+small per-product arrays (ids, user counts) to the driver; `row_matrix` gives MLlib's RowMatrix.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyspark.mllib.linalg import Vectors, VectorUDT
+from pyspark.mllib.linalg.distributed import RowMatrix
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
 
 from discerner.errors import TrainingError
 from discerner.feedback import IGNORE, NEGATIVE, FeedbackTypes
@@ -226,3 +229,28 @@ def int_users(frame: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     users = frame.select(USER_ID).distinct().rdd.map(lambda row: row[0]).zipWithIndex()
     mapping = users.toDF([USER_ID, "user"]).withColumn("user", F.col("user").cast("int"))
     return frame.join(mapping, USER_ID), mapping
+
+
+def row_matrix(weighted: DataFrame, n_columns: int, scale: np.ndarray | None = None):
+    """The weighted users x products matrix as a RowMatrix of sparse rows (one per user).
+
+    The rows are built once in Python and cached as a DataFrame in the JVM: the SVD's Lanczos
+    iterations pass over them many times without coming back to Python.
+
+    Returns:
+        (the RowMatrix, the cached rows to unpersist when done).
+    """
+    rows = weighted.groupBy(USER_ID).agg(
+        F.sort_array(F.collect_list(F.struct(COLUMN, WEIGHT))).alias("entries")
+    )
+
+    def vector(row):
+        columns = [entry[0] for entry in row.entries]
+        values = np.asarray([entry[1] for entry in row.entries], dtype=np.float64)
+        if scale is not None:
+            values = values * scale[columns]
+        return (Vectors.sparse(n_columns, columns, values),)
+
+    schema = StructType([StructField("row", VectorUDT())])
+    frame = weighted.sparkSession.createDataFrame(rows.rdd.map(vector), schema).cache()
+    return RowMatrix(frame), frame

@@ -2,7 +2,7 @@
 
 `fit(spark, model, prepared, ...)` computes a model's own state on the executors and brings
 only that to the driver: PureSVD's item factors (`RowMatrix.computeSVD`), ItemKNN's top-k
-neighbour lists (`RowMatrix.columnSimilarities`), ImplicitALS's item factors
+neighbour lists (`similarity`: exact in column blocks, or DIMSUM), ImplicitALS's item factors
 (`pyspark.ml.recommendation.ALS`). With `with_history` (the winner's refit) the fit-time history
 comes too, so the model answers its users by id exactly as a single-machine fit does; without
 it (the candidates of the search) the model scores histories it is given.
@@ -13,20 +13,24 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
-from pyspark.mllib.common import callMLlibFunc
-from pyspark.mllib.linalg import Vectors, VectorUDT
-from pyspark.mllib.linalg.distributed import RowMatrix
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
 
 from discerner.errors import TrainingError
 from discerner.models import ImplicitALS, ItemKNN, Popularity, PureSVD, Recommender
 from discerner.models.svd import popularity_scaling
 from discerner.schema import SCORE, USER_ID
-from discerner.spark.data import COLUMN, WEIGHT, Prepared, bm25_statistics, int_users, weigh
+from discerner.spark import similarity
+from discerner.spark.data import (
+    COLUMN,
+    WEIGHT,
+    Prepared,
+    bm25_statistics,
+    int_users,
+    row_matrix,
+    weigh,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,32 +116,7 @@ def history_state(prepared: Prepared) -> dict:
     }
 
 
-# ----------------------------------------------------------------------------- row matrix
-def row_matrix(weighted: DataFrame, n_columns: int, scale: np.ndarray | None = None):
-    """The weighted users x products matrix as a RowMatrix of sparse rows (one per user).
-
-    The rows are built once in Python and cached as a DataFrame in the JVM: the SVD's Lanczos
-    iterations pass over them many times without coming back to Python.
-
-    Returns:
-        (the RowMatrix, the cached rows to unpersist when done).
-    """
-    rows = weighted.groupBy(USER_ID).agg(
-        F.sort_array(F.collect_list(F.struct(COLUMN, WEIGHT))).alias("entries")
-    )
-
-    def vector(row):
-        columns = [entry[0] for entry in row.entries]
-        values = np.asarray([entry[1] for entry in row.entries], dtype=np.float64)
-        if scale is not None:
-            values = values * scale[columns]
-        return (Vectors.sparse(n_columns, columns, values),)
-
-    schema = StructType([StructField("row", VectorUDT())])
-    frame = weighted.sparkSession.createDataFrame(rows.rdd.map(vector), schema).cache()
-    return RowMatrix(frame), frame
-
-
+# ------------------------------------------------------------------------------- families
 def svd_state(model: PureSVD, weighted: DataFrame, prepared: Prepared) -> dict:
     """PureSVD's item factors: the top right singular vectors of X S (`RowMatrix.computeSVD`)."""
     scale = popularity_scaling(prepared.popularity, model.popularity_exponent)
@@ -160,54 +139,12 @@ def knn_state(
     prepared: Prepared,
     threshold: float,
 ) -> dict:
-    """ItemKNN's similarity: cosine from `columnSimilarities`, reshaped to the model's formula.
-
-    Spark gives cos_ij = x_i·x_j / (|x_i| |x_j|) for i < j; with the column norms the dot
-    product comes back and W_ij = x_i·x_j / (|x_i|^2a |x_j|^2(1-a) + shrink) popularity_j^-beta
-    (ItemKNN's cosine), both directions, of which each row keeps its k largest positive values.
-    """
-    n_products = len(prepared.product_ids)
-    norms = weighted.groupBy(COLUMN).agg(F.sqrt(F.sum(F.col(WEIGHT) ** 2)).alias("norm"))
+    """ItemKNN's neighbour lists: exact in column blocks, or DIMSUM-sampled above 0 threshold."""
     penalty = np.power(np.maximum(prepared.popularity, 1.0), -model.beta)
-    columns = spark.createDataFrame(
-        pd.DataFrame({COLUMN: np.arange(n_products, dtype=np.int32), "penalty": penalty})
-    ).join(norms, COLUMN)
-    matrix, rows = row_matrix(weighted, n_products)
-    similar = matrix.columnSimilarities(threshold)
-    # The entries as the JVM's own DataFrame (what `similar.entries` maps to Python objects one
-    # by one): the pairs, hundreds of millions on a large catalogue, never leave the JVM.
-    entries = callMLlibFunc("getMatrixEntries", similar._java_matrix_wrapper._java_model)
-    cosine = entries.toDF("i", "j", "cosine").select(
-        F.col("i").cast("int"), F.col("j").cast("int"), "cosine"
-    )
-    both = cosine.unionByName(cosine.select(F.col("j").alias("i"), F.col("i").alias("j"), "cosine"))
-    left = F.broadcast(columns.select(F.col(COLUMN).alias("i"), F.col("norm").alias("norm_i")))
-    right = F.broadcast(
-        columns.select(F.col(COLUMN).alias("j"), F.col("norm").alias("norm_j"), "penalty")
-    )
-    scored = both.join(left, "i").join(right, "j")
-    denominator = (
-        F.pow("norm_i", 2 * model.alpha) * F.pow("norm_j", 2 * (1 - model.alpha))
-        + model.shrink
-        + 1e-12
-    )
-    value = F.col("cosine") * F.col("norm_i") * F.col("norm_j") / denominator * F.col("penalty")
-    best = Window.partitionBy("i").orderBy(F.col("value").desc(), F.col("j"))
-    top = (
-        scored.withColumn("value", value)
-        .filter(F.col("value") > 0)
-        .withColumn("_n", F.row_number().over(best))
-        .filter(F.col("_n") <= model.k)
-        .select("i", "j", "value")
-        .toPandas()
-    )
-    rows.unpersist()
-    matrix = sp.csr_matrix(
-        (top["value"].to_numpy(np.float32), (top["i"].to_numpy(), top["j"].to_numpy())),
-        shape=(n_products, n_products),
-        dtype=np.float32,
-    )
-    matrix.sort_indices()
+    if threshold > 0:
+        matrix = similarity.sampled(spark, model, weighted, penalty, threshold)
+    else:
+        matrix = similarity.exact(spark, model, weighted, penalty, prepared.n_entries)
     return {"similarity_": matrix}
 
 

@@ -22,12 +22,14 @@ def spark():
     started.stop()
 
 
-def spark_fit(spark, model, frame):
+def spark_fit(spark, model, frame, similarity_threshold=0.0):
     from discerner.spark import data, fit
 
     prepared = data.prepare(spark, data.from_pandas(spark, frame), model.duplicates)
     try:
-        return fit.fit(spark, model, prepared, with_history=True)
+        return fit.fit(
+            spark, model, prepared, with_history=True, similarity_threshold=similarity_threshold
+        )
     finally:
         prepared.unpersist()
 
@@ -104,8 +106,10 @@ def test_spark_exact_item_knn_finds_the_cosine_neighbours_of_item_knn(spark, wei
     # A fifth of the scores are dislikes: both fits read their magnitudes.
     frame = random_scores(disliked=0.2)
     params = {"k": 10, "weighting": weighting, "beta": 0.2}
-    local = ItemKNN(**params).fit(frame)
-    distributed = spark_fit(spark, ItemKNN(**params), frame)
+    assert_same_neighbours(ItemKNN(**params).fit(frame), spark_fit(spark, ItemKNN(**params), frame))
+
+
+def assert_same_neighbours(local, distributed):
     assert np.array_equal(local.known_products(), distributed.known_products())
     for item in range(local.similarity_.shape[0]):
         here, there = local.similarity_[item], distributed.similarity_[item]
@@ -113,6 +117,42 @@ def test_spark_exact_item_knn_finds_the_cosine_neighbours_of_item_knn(spark, wei
     np.testing.assert_allclose(
         local.similarity_.toarray(), distributed.similarity_.toarray(), rtol=1e-4, atol=1e-6
     )
+
+
+def test_spark_item_knn_in_many_uneven_blocks_is_still_exact(spark, monkeypatch):
+    from discerner.spark import similarity
+
+    # 80 products in 7 blocks of 11 or 12 (product c in block c mod 7): 49 block pairs.
+    monkeypatch.setattr(similarity, "BLOCK_ENTRIES", 300)
+    frame = random_scores(disliked=0.1)
+    assert similarity.block_count(len(frame), 80, 2) >= 7
+    params = {"k": 6, "alpha": 0.7, "shrink": 2.0, "beta": 0.3, "weighting": "log"}
+    assert_same_neighbours(ItemKNN(**params).fit(frame), spark_fit(spark, ItemKNN(**params), frame))
+
+
+def test_spark_dimsum_at_a_vanishing_threshold_samples_every_pair(spark):
+    # DIMSUM keeps a pair with probability min(1, ...(1/threshold)): at 1e-9, every pair.
+    frame = random_scores(disliked=0.0)
+    params = {"k": 10, "beta": 0.2, "weighting": "log"}  # real-valued: no ties at the k-th
+    distributed = spark_fit(spark, ItemKNN(**params), frame, similarity_threshold=1e-9)
+    assert_same_neighbours(ItemKNN(**params).fit(frame), distributed)
+
+
+def test_merge_top_k_keeps_the_k_best_of_each_row_across_blocks():
+    from discerner.spark.similarity import merge_top_k
+
+    parts = [
+        (np.array([0, 0, 5]), np.array([2, 4, 1]), np.array([0.5, 0.9, 0.1], np.float32)),
+        (np.array([0, 5, 5]), np.array([3, 7, 9]), np.array([0.7, 0.4, 0.4], np.float32)),
+    ]
+    rows, columns, values = merge_top_k(parts, k=2)
+    # Row 0: 0.9 (col 4), 0.7 (col 3) beat 0.5; row 5: the tie 0.4/0.4 beats 0.1.
+    assert list(zip(rows, columns, values.round(2), strict=True)) == [
+        (0, 4, 0.9),
+        (0, 3, 0.7),
+        (5, 7, 0.4),
+        (5, 9, 0.4),
+    ]
 
 
 def test_als_fold_in_of_a_fitted_user_gives_back_their_trained_vector(spark, generated):
