@@ -27,18 +27,37 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def temp_path(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place: `.<name>.<pid>.tmp` beside it."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def temp_target(name: str) -> str | None:
+    """The file name a `temp_path` name (or an older `.<name>.tmp`) was for; None if not one."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return None
+    stem = name[1 : -len(".tmp")]
+    head, _, pid = stem.rpartition(".")
+    return head if pid.isdigit() else stem
+
+
+def replace_atomically(path: Path, write: Callable[[Path], None], *, replace: bool = True) -> None:
     """Write `path` through `write(temp_path)` so readers see the old or the new file, never half.
 
     Args:
         path: The final file.
         write: Writes the whole content to the temporary path it is given.
+        replace: False: never replace an existing `path` (FileExistsError instead; a hard
+            link, so the check and the move are one step).
     """
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp = temp_path(path)
     try:
         write(temp)
         fsync_file(temp)
-        os.replace(temp, path)
+        if replace:
+            os.replace(temp, path)
+        else:
+            os.link(temp, path)
     finally:
         temp.unlink(missing_ok=True)
     fsync_dir(path.parent)

@@ -1,7 +1,7 @@
 """Impressions of A/B experiments in the embedded store: Parquet files, appended and merged.
 
 Each `append` writes one Parquet file `impressions/<experiment>/<time ns>-<pid>-<n>.parquet`
-(temp file, fsync, rename, fsync of the folder): a file is there whole or not at all, and
+(temp file, fsync, move, fsync of the folder): a file is there whole or not at all, and
 pandas, DuckDB and Spark read `impressions/*/*.parquet` without Discerner. Columns: request_id,
 experiment, variant, version (string), user_id (int64), product_ids (list of int64, best
 first: rank = position + 1), time (timestamp[us, UTC]). Several processes may append to one
@@ -17,20 +17,20 @@ would cost more than it saves); `compact` does it on demand, and a writable log'
 it first when it finds `fanout` files of level 0. One process compacts a folder at a time: it
 holds a non-blocking `flock` on `.compact.lock` there, and the others skip, never wait.
 
-Crash safety: a merged file is written to a dot-prefixed temp name, fsynced, renamed and the
-folder fsynced, and only then are its sources deleted (and the folder fsynced). It records the
-names of its sources in its Parquet key-value metadata (`discerner.sources`, a JSON list), so
-a `kill -9` between the rename and the last delete leaves a merged file beside some of its
-sources: readers skip every file that a present merged file covers, and the next compaction
-deletes those leftovers and any merge's temp file. An append's temp file (a crashed append) is
-deleted once it is an hour old, as no live append takes that long. No impression is lost or
-counted twice at any point.
+Crash safety: a merged file is written to a dot-prefixed temp name, fsynced, moved into place
+(never over an existing file) and the folder fsynced, and only then are its sources deleted
+(and the folder fsynced). It records the names of its sources in its Parquet key-value
+metadata (`discerner.sources`, a JSON list), so a `kill -9` between the move and the last
+delete leaves a merged file beside some of its sources: readers skip every file that a
+present merged file covers, and the next compaction deletes those leftovers and any merge's
+temp file. An append's temp file (a crashed append) is deleted once it is an hour old, as no
+live append takes that long. No impression is lost or counted twice at any point.
 
-Readers take no lock. After each rename the compactor appends a byte to `.compact.lock`, before
+Readers take no lock. After each move the compactor appends a byte to `.compact.lock`, before
 deleting the sources; a reader notes that file's size before listing and after reading, and
 reads again (a bounded number of times) when it changed or a listed file vanished. So a read
 never fails because a compactor deleted a file, and never sees a merged file and its sources
-both. A reader of the raw glob (pandas, DuckDB, Spark) can: between a merge's rename and its
+both. A reader of the raw glob (pandas, DuckDB, Spark) can: between a merge's move and its
 deletes (milliseconds), or until the next compaction after a crash there. Such a reader should
 drop duplicate `request_id`s (each impression has its own), or read through `Store.impressions`.
 """
@@ -54,7 +54,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from discerner.errors import StoreError
-from discerner.store.files import fsync_dir, fsync_file
+from discerner.store.files import fsync_dir, replace_atomically, temp_target
 
 logger = logging.getLogger(__name__)
 
@@ -178,11 +178,10 @@ class ImpressionLog:
             folder = self.folder / experiment
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{time.time_ns()}-{os.getpid()}-{next(self._count)}.parquet"
-            temp = folder / f".{name}.tmp"
-            pq.write_table(to_table(list(group)), temp)
-            fsync_file(temp)
-            temp.rename(folder / name)
-            fsync_dir(folder)
+            table = to_table(list(group))
+            replace_atomically(
+                folder / name, lambda t, tb=table: pq.write_table(tb, t), replace=False
+            )
             self._appends[experiment] += 1
             if self._appends[experiment] % self.fanout == 0:
                 self._compact_quietly(experiment)
@@ -260,11 +259,12 @@ class ImpressionLog:
         names = _listing(folder)
         doomed = [folder / n for n in _covered(folder, names)]
         for name in os.listdir(folder):
-            if name.startswith(".") and name.endswith(".parquet.tmp"):
+            target = temp_target(name)
+            if target is not None and target.endswith(".parquet"):
                 path = folder / name
                 # A merge's temp file is a dead compactor's (this process holds the lock);
                 # an append's may be in progress, unless it is old.
-                if level(name[: -len(".tmp")]) or _age(path) > STALE_APPEND_SECONDS:
+                if level(target) or _age(path) > STALE_APPEND_SECONDS:
                     doomed.append(path)
         for path in doomed:
             path.unlink(missing_ok=True)
@@ -280,20 +280,19 @@ class ImpressionLog:
             The merged file's name.
         """
         name = f"{_key(sources[0])}.L{into}.parquet"
-        temp = folder / f".{name}.tmp"
         schema = SCHEMA.with_metadata({SOURCES_KEY: json.dumps(sources).encode()})
-        with pq.ParquetWriter(temp, schema) as writer:
-            pending: list[pa.Table] = []
-            for i, source in enumerate(sources, 1):
-                pending.append(_read_file(folder / source))
-                if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS or i == len(sources):
-                    writer.write_table(pa.concat_tables(pending))
-                    pending = []
-        fsync_file(temp)
-        if (folder / name).exists():  # never replace a file (names are unique under the lock)
-            raise StoreError(f"{folder / name} exists already: not replaced")
-        temp.rename(folder / name)
-        fsync_dir(folder)
+
+        def write(temp: Path) -> None:
+            with pq.ParquetWriter(temp, schema) as writer:
+                pending: list[pa.Table] = []
+                for i, source in enumerate(sources, 1):
+                    pending.append(_read_file(folder / source))
+                    if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS or i == len(sources):
+                        writer.write_table(pa.concat_tables(pending))
+                        pending = []
+
+        # Never replaces a file (names are unique under the lock; a clash raises).
+        replace_atomically(folder / name, write, replace=False)
         os.write(lock, b".")  # one more merge: readers that overlap it read again
         for source in sources:
             (folder / source).unlink()

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from discerner.store import impressions
+from discerner.store.files import temp_target
 from discerner.store.impressions import LOCK_NAME, ImpressionLog, level
 
 NEVER = 10**9  # a fanout no test reaches: this log never compacts
@@ -74,12 +75,14 @@ def test_a_writable_read_compacts_many_files_first(tmp_path):
     assert sorted(level(n) for n in _parquet(tmp_path / "exp")) == [0, 1]  # the oldest 4 merged
 
 
-def test_a_crash_between_the_rename_and_the_deletes(tmp_path, monkeypatch):
+def test_a_crash_between_the_move_and_the_deletes(tmp_path, monkeypatch):
     folder = tmp_path / "exp"
     _append(ImpressionLog(tmp_path, fanout=NEVER), 4)
     unlink, deleted = Path.unlink, []
 
-    def crash_after_one(path, missing_ok=False):
+    def crash_after_one(path, missing_ok=False):  # the second delete of a source
+        if path.name.endswith(".tmp"):
+            return unlink(path, missing_ok=missing_ok)
         if deleted:
             raise OSError("killed")
         deleted.append(path)
@@ -101,16 +104,19 @@ def test_a_crash_between_the_rename_and_the_deletes(tmp_path, monkeypatch):
 def test_a_crash_before_the_rename_leaves_a_temp_file_that_is_ignored(tmp_path, monkeypatch):
     folder = tmp_path / "exp"
     _append(ImpressionLog(tmp_path, fanout=NEVER), 4)
-    monkeypatch.setattr(Path, "rename", lambda *args: (_ for _ in ()).throw(OSError("killed")))
+    # The crash: the merged file's link into place never happens, nor the temp file's removal.
+    monkeypatch.setattr(os, "link", lambda *args: (_ for _ in ()).throw(OSError("killed")))
+    monkeypatch.setattr(Path, "unlink", lambda *args, **kwargs: None)
     with pytest.raises(OSError, match="killed"):
         ImpressionLog(tmp_path, fanout=4).compact("exp")
     monkeypatch.undo()
     temps = [n for n in _files(folder) if n.endswith(".tmp")]
-    assert len(temps) == 1 and level(temps[0].removesuffix(".tmp")) == 1
+    assert len(temps) == 1 and level(temp_target(temps[0])) == 1
     reader = ImpressionLog(tmp_path, readonly=True, fanout=4)
     assert reader.read("exp")["request_id"].tolist() == [f"r{i}" for i in range(8)]
     # An append's temp file is deleted only when it is old (a live append may be writing it).
-    stale, fresh = folder / ".1-1-1.parquet.tmp", folder / ".2-1-1.parquet.tmp"
+    # (named as `replace_atomically` names them, and as the first releases did)
+    stale, fresh = folder / ".1-1-1.parquet.4242.tmp", folder / ".2-1-1.parquet.tmp"
     stale.write_bytes(b"half")
     fresh.write_bytes(b"half")
     two_hours_ago = time.time() - 7200
