@@ -21,7 +21,7 @@ from discerner.errors import TrainingError
 from discerner.models import ImplicitALS, ItemKNN, Popularity, PureSVD, Recommender
 from discerner.models.svd import popularity_scaling
 from discerner.schema import SCORE, USER_ID
-from discerner.spark import similarity
+from discerner.spark import session, similarity
 from discerner.spark.data import (
     COLUMN,
     WEIGHT,
@@ -67,23 +67,25 @@ def fit(
         The model, fitted.
     """
     check_supported(model)
-    weighted = weigh(spark, prepared, model.weighting).cache()
-    try:
-        if isinstance(model, PureSVD):
-            state = svd_state(model, weighted, prepared)
-        elif isinstance(model, ItemKNN):
-            state = knn_state(spark, model, weighted, prepared, similarity_threshold)
-        elif isinstance(model, ImplicitALS):
-            state = als_state(model, weighted, prepared, with_history)
-        else:
-            state = {}
-    finally:
-        weighted.unpersist()
-    base = history_state(prepared) if with_history else empty_history(prepared)
-    if model.weighting == "bm25":
-        base["idf_"], base["avg_length_"] = bm25_statistics(prepared)
-    if isinstance(model, ImplicitALS) and with_history:
-        state["user_factors_"] = aligned_users(state.pop("_user_frame"), base["user_ids_"], model)
+    with session.progress(spark, f"{type(model).__name__} on Spark"):
+        weighted = weigh(spark, prepared, model.weighting).cache()
+        try:
+            if isinstance(model, PureSVD):
+                state = svd_state(model, weighted, prepared)
+            elif isinstance(model, ItemKNN):
+                state = knn_state(spark, model, weighted, prepared, similarity_threshold)
+            elif isinstance(model, ImplicitALS):
+                state = als_state(model, weighted, prepared, with_history)
+            else:
+                state = {}
+        finally:
+            weighted.unpersist()
+        base = history_state(prepared) if with_history else empty_history(prepared)
+        if model.weighting == "bm25":
+            base["idf_"], base["avg_length_"] = bm25_statistics(prepared)
+        if isinstance(model, ImplicitALS) and with_history:
+            users = state.pop("_user_frame")
+            state["user_factors_"] = aligned_users(users, base["user_ids_"], model)
     return model.assign(**base, **state)
 
 

@@ -1,18 +1,21 @@
-"""The Spark session of a training run: quiet (no UI, no progress bars), our Python everywhere."""
+"""The Spark session of a training run: quiet (no UI, tqdm for progress), our Python everywhere."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import psutil
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
+from tqdm.auto import tqdm
 
 from discerner.errors import TrainingError
 
@@ -91,3 +94,40 @@ def ship_package(session: SparkSession) -> None:
         os.path.join(folder, "discerner"), "zip", source.parent, source.name
     )
     session.sparkContext.addPyFile(archive)
+
+
+@contextlib.contextmanager
+def progress(spark: SparkSession, desc: str, every: float = 1.0) -> Iterator[tqdm]:
+    """A tqdm bar of the Spark tasks that run inside the block: done / known so far.
+
+    Spark's own console bar is off (it fights with logs and tqdm); this one polls the status
+    tracker every `every` seconds from a thread. The total grows as Spark plans more stages.
+    """
+    tracker = spark.sparkContext.statusTracker()
+    before = set(tracker.getActiveStageIds())
+    stages: dict[int, tuple[int, int]] = {}  # stage -> (tasks, completed)
+    stop = threading.Event()
+    bar = tqdm(desc=desc, unit="task", total=0, leave=False)
+
+    def update() -> None:
+        for stage in set(stages) | set(tracker.getActiveStageIds()) - before:
+            info = tracker.getStageInfo(stage)
+            if info is not None:
+                stages[stage] = (info.numTasks, info.numCompletedTasks)
+        bar.total = sum(tasks for tasks, _ in stages.values())
+        bar.n = sum(done for _, done in stages.values())
+        bar.refresh()
+
+    def poll() -> None:
+        while not stop.wait(every):
+            update()
+
+    watcher = threading.Thread(target=poll, name="spark-progress", daemon=True)
+    watcher.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        watcher.join()
+        update()
+        bar.close()

@@ -58,6 +58,20 @@ def test_a_local_master_gets_half_the_machines_memory_unless_told(spark, monkeyp
     assert spark.sparkContext.getConf().get("spark.driver.memory") == wanted
 
 
+def test_progress_counts_the_tasks_spark_runs_inside_it(spark):
+    import time
+
+    from discerner.spark import session
+
+    def slowly(value):
+        time.sleep(0.05)
+        return value
+
+    with session.progress(spark, "test", every=0.02) as bar:
+        assert spark.sparkContext.parallelize(range(12), 6).map(slowly).sum() == 66
+    assert (bar.n, bar.total) == (6, 6)  # one stage of 6 partitions, all done
+
+
 def test_spark_feedback_types_match_the_librarys_by_hand(spark, tmp_path):
     from discerner.feedback import FeedbackTypes
     from discerner.spark import data
