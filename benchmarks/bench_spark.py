@@ -1,7 +1,8 @@
 """Spark training benchmark: agreement with the library, MovieLens accuracy, fit time at scale.
 
 Usage: `python -m benchmarks.bench_spark [--quick] [--activities N] [--master URL] [--no-train]
-[--scale-only] [--models pure_svd,item_knn,als] [--similarity-threshold T]`.
+[--scale-only] [--models pure_svd,item_knn,als] [--similarity-threshold T]
+[--train-families popularity,pure_svd]`.
 
 Measured, in one process with a local Spark (`local[2]` by default):
 - agreement on small generated data (300 users): the share of users whose top 10 from the
@@ -14,7 +15,7 @@ Measured, in one process with a local Spark (`local[2]` by default):
   Spark model and of the library's, with the peak resident memory of this (driver) process
   and of Spark's JVM during each fit;
 - the time of a whole `discerner train --engine spark --data EXPORT` (the pipeline with the
-  popularity and PureSVD families) on the same activities.
+  `--train-families`, by default popularity and PureSVD) on the same activities.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def scale(
     return folder
 
 
-def whole_train(master: str, folder: Path) -> None:
+def whole_train(master: str, folder: Path, families: tuple[str, ...]) -> None:
     from discerner import training
 
     home = Path(tempfile.mkdtemp(prefix="bench-spark-home-"))
@@ -204,13 +205,13 @@ def whole_train(master: str, folder: Path) -> None:
         engine="spark",
         spark_master=master,
         data=str(folder),
-        families=("popularity", "pure_svd"),
+        families=families,
     )
     started = time.perf_counter()
     with PeakMemory() as peak:
         outcome = training.train(settings)
     print(
-        f"\nwhole `discerner train --engine spark --data EXPORT` (popularity, pure_svd): "
+        f"\nwhole `discerner train --engine spark --data EXPORT` ({', '.join(families)}): "
         f"{time.perf_counter() - started:.0f} s, driver peak {peak.driver / 2**30:.2f} GB; "
         f"winner {outcome.winner} ({outcome.validation_score:.4f})"
     )
@@ -233,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale-only", action="store_true", help="skip the small-data agreement and MovieLens"
     )
+    parser.add_argument(
+        "--train-families",
+        default="popularity,pure_svd",
+        help="candidate families of the whole train (comma-separated)",
+    )
     args = parser.parse_args(argv)
     from discerner import spark as spark_package
 
@@ -253,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             engine.close()
         if not args.no_train:
-            whole_train(args.master, folder)
+            families = tuple(name.strip() for name in args.train_families.split(","))
+            whole_train(args.master, folder, families)
     return 0
 
 
