@@ -57,7 +57,12 @@ def top_k_rows(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def blocked_top_k(
-    left: sp.csr_matrix, right: sp.csr_matrix, k: int, finish, threads: int = THREADS
+    left: sp.csr_matrix,
+    right: sp.csr_matrix,
+    k: int,
+    finish,
+    threads: int = THREADS,
+    bar: bool = True,
 ) -> sp.csr_matrix:
     """Top-k per row of `finish(left @ right)`, computed a block of rows at a time.
 
@@ -71,6 +76,7 @@ def blocked_top_k(
         finish: Called as finish(dense_block, row_indices) -> dense block; may work in place
             (normalise, penalise, mask the diagonal).
         threads: Blocks computed at once.
+        bar: Show a progress bar when there are many blocks (off inside a Spark task).
 
     Returns:
         (n, p) CSR float32 with at most k entries per row.
@@ -92,7 +98,7 @@ def blocked_top_k(
                 total=len(starts),
                 desc="similarity",
                 leave=False,
-                disable=n < 5 * size,
+                disable=not bar or n < 5 * size,
             )
         )
     rows, columns, values = (np.concatenate(part) for part in zip(*parts, strict=True))

@@ -132,7 +132,7 @@ def pair_top_k(left, right, a: int, b: int, n_blocks: int, penalty, k, alpha, sh
     )
     if a == b:
         finish = without_diagonal(finish)
-    top = blocked_top_k(x_a.T.tocsr(), x_b, k, finish, threads=1).tocoo()
+    top = blocked_top_k(x_a.T.tocsr(), x_b, k, finish, threads=1, bar=False).tocoo()
     return top.row * n_blocks + a, top.col * n_blocks + b, top.data.astype(np.float32)
 
 
