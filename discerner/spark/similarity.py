@@ -60,6 +60,7 @@ def exact(
     n_products = len(penalty)
     n_blocks = block_count(n_entries, n_products, spark.sparkContext.defaultParallelism)
     blocks = column_blocks(weighted, n_blocks).cache()
+    blocks.count()  # each block built once; the pairs then read two of them from the cache
     shared = spark.sparkContext.broadcast(penalty.astype(np.float32))
     k, alpha, shrink = model.k, model.alpha, model.shrink
 
