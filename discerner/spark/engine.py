@@ -31,7 +31,10 @@ SPARK_CANDIDATES = {
     "popularity": (Popularity, [{}]),
     "pure_svd": (PureSVD, expand_grid({"n_components": [16, 32, 64]})),
     "item_knn": (ItemKNN, expand_grid({"k": [100, 400], "alpha": [0.5, 0.7], "beta": [0.2]})),
-    "als": (ImplicitALS, expand_grid({"n_factors": [32, 64], "alpha": [5.0, 20.0]})),
+    "als": (
+        ImplicitALS,
+        expand_grid({"n_factors": [64], "alpha": [3.0, 10.0], "regularization": [0.5, 1.0]}),
+    ),
 }
 
 
