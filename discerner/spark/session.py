@@ -98,22 +98,28 @@ def ship_package(session: SparkSession) -> None:
 
 @contextlib.contextmanager
 def progress(spark: SparkSession, desc: str, every: float = 1.0) -> Iterator[tqdm]:
-    """A tqdm bar of the Spark tasks that run inside the block: done / known so far.
+    """A tqdm bar of the Spark tasks that run inside the block: done / started so far.
 
     Spark's own console bar is off (it fights with logs and tqdm); this one polls the status
-    tracker every `every` seconds from a thread. The total grows as Spark plans more stages.
+    tracker every `every` seconds from a thread, over the jobs started since the block began.
+    A stage counts once it runs (a stage skipped for a cached shuffle never does), so the total
+    grows as Spark starts more stages.
     """
     tracker = spark.sparkContext.statusTracker()
-    before = set(tracker.getActiveStageIds())
+    before = set(tracker.getJobIdsForGroup())
     stages: dict[int, tuple[int, int]] = {}  # stage -> (tasks, completed)
     stop = threading.Event()
     bar = tqdm(desc=desc, unit="task", total=0, leave=False)
 
     def update() -> None:
-        for stage in set(stages) | set(tracker.getActiveStageIds()) - before:
-            info = tracker.getStageInfo(stage)
-            if info is not None:
-                stages[stage] = (info.numTasks, info.numCompletedTasks)
+        for job in set(tracker.getJobIdsForGroup()) - before:
+            info = tracker.getJobInfo(job)
+            for stage in list(info.stageIds) if info is not None else []:
+                if stage in stages and stages[stage][0] == stages[stage][1]:
+                    continue  # finished
+                found = tracker.getStageInfo(stage)
+                if found is not None and found.numActiveTasks + found.numCompletedTasks > 0:
+                    stages[stage] = (found.numTasks, found.numCompletedTasks)
         bar.total = sum(tasks for tasks, _ in stages.values())
         bar.n = sum(done for _, done in stages.values())
         bar.refresh()

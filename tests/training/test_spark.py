@@ -58,7 +58,8 @@ def test_a_local_master_gets_half_the_machines_memory_unless_told(spark, monkeyp
     assert spark.sparkContext.getConf().get("spark.driver.memory") == wanted
 
 
-def test_progress_counts_the_tasks_spark_runs_inside_it(spark):
+@pytest.mark.parametrize("every", [0.02, 60.0])  # polled while it runs, or only at the end
+def test_progress_counts_the_tasks_spark_runs_inside_it(spark, every):
     import time
 
     from discerner.spark import session
@@ -67,9 +68,14 @@ def test_progress_counts_the_tasks_spark_runs_inside_it(spark):
         time.sleep(0.05)
         return value
 
-    with session.progress(spark, "test", every=0.02) as bar:
+    sums = spark.sparkContext.parallelize(range(12), 6).map(lambda x: (x % 2, x))
+    sums = sums.reduceByKey(lambda a, b: a + b, 3).cache()
+    assert sums.count() == 2  # before the bar: not counted
+    with session.progress(spark, "test", every=every) as bar:
         assert spark.sparkContext.parallelize(range(12), 6).map(slowly).sum() == 66
-    assert (bar.n, bar.total) == (6, 6)  # one stage of 6 partitions, all done
+        # A second action skips the cached shuffle's 6 map tasks: they never run, nor count.
+        assert dict(sums.collect()) == {0: 30, 1: 36}
+    assert (bar.n, bar.total) == (9, 9)  # 6 of the first job, 3 reduce tasks of the second
 
 
 def test_spark_feedback_types_match_the_librarys_by_hand(spark, tmp_path):
