@@ -123,11 +123,11 @@ def pair_top_k(left, right, a: int, b: int, n_blocks: int, penalty, k, alpha, sh
     """
     n_a = len(range(a, len(penalty), n_blocks))
     n_b = len(range(b, len(penalty), n_blocks))
+    # The two blocks' users, renumbered 0..n-1 (the same user, the same row in both).
     users, rows = np.unique(np.concatenate([left[0], right[0]]), return_inverse=True)
-    shape = len(users)
     split = len(left[0])
-    x_a = sp.csr_matrix((left[2], (rows[:split], left[1])), shape=(shape, n_a))
-    x_b = sp.csr_matrix((right[2], (rows[split:], right[1])), shape=(shape, n_b))
+    x_a = sp.csr_matrix((left[2], (rows[:split], left[1])), shape=(len(users), n_a))
+    x_b = sp.csr_matrix((right[2], (rows[split:], right[1])), shape=(len(users), n_b))
     finish = cosine_finish(
         column_norms(x_a), column_norms(x_b), penalty[b::n_blocks], alpha, shrink
     )
