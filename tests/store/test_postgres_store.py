@@ -124,16 +124,25 @@ def test_a_big_import_rebuilds_the_indexes(url, monkeypatch):
         ]
 
 
-def test_migration_0003_reads_existing_activities_as_score(postgres_database):
-    schema._upgrade(postgres_database, "0002")  # the tables as the previous version made them
-    with psycopg.connect(postgres_database, autocommit=True) as conn:
+def _at_revision(database: str, revision: str, activities: str, last_id: int) -> None:
+    """The tables as `revision` made them, holding user 1, product 1 and `activities` (an
+    INSERT), the activities' id sequence at `last_id`."""
+    schema._upgrade(database, revision)
+    with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("INSERT INTO users (id, created_at) VALUES (1, now())")
         conn.execute("INSERT INTO products (id, created_at) VALUES (1, now())")
-        conn.execute(
-            "INSERT INTO activities (id, user_id, product_id, score, timestamp)"
-            " VALUES (1, 1, 1, 2.5, '2024-01-01Z')"
-        )
-        conn.execute("SELECT setval('activities_ids', 1)")
+        conn.execute(activities)
+        conn.execute("SELECT setval('activities_ids', %s)", (last_id,))
+
+
+def test_migration_0003_reads_existing_activities_as_score(postgres_database):
+    _at_revision(
+        postgres_database,
+        "0002",  # before the activity types
+        "INSERT INTO activities (id, user_id, product_id, score, timestamp)"
+        " VALUES (1, 1, 1, 2.5, '2024-01-01Z')",
+        last_id=1,
+    )
     with PostgresStore.open(postgres_database) as store:  # a writer migrates to 0003
         assert [a["type"] for a in store.list_activities()] == ["score"]
         assert store.add_activity(1, 1, type="view") | {"timestamp": ""} == {
@@ -148,16 +157,14 @@ def test_migration_0003_reads_existing_activities_as_score(postgres_database):
 
 
 def test_migration_0005_indexes_the_activity_times(postgres_database):
-    schema._upgrade(postgres_database, "0004")  # the tables as the previous version made them
-    with psycopg.connect(postgres_database, autocommit=True) as conn:
-        conn.execute("INSERT INTO users (id, created_at) VALUES (1, now())")
-        conn.execute("INSERT INTO products (id, created_at) VALUES (1, now())")
-        conn.execute(
-            "INSERT INTO activities (id, user_id, product_id, score, timestamp, type)"
-            " SELECT n, 1, 1, n, '2024-01-01Z'::timestamptz + n * interval '1 hour', 'view'"
-            " FROM generate_series(1, 2000) AS n"
-        )
-        conn.execute("SELECT setval('activities_ids', 2000)")
+    _at_revision(
+        postgres_database,
+        "0004",  # before the time index
+        "INSERT INTO activities (id, user_id, product_id, score, timestamp, type)"
+        " SELECT n, 1, 1, n, '2024-01-01Z'::timestamptz + n * interval '1 hour', 'view'"
+        " FROM generate_series(1, 2000) AS n",
+        last_id=2000,
+    )
     with PostgresStore.open(postgres_database) as store:  # a writer migrates to 0005
         # From 2024-03-23T00:00Z, 82 days (1968 hours) after 2024-01-01: ids 1968-2000, 33 rows.
         recent = store.activities_since("2024-03-23T00:00:00Z", ["view"])
